@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, set-up included: Rust tests of every crate, then the Helm chart checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+echo "==> Rust tests (all crates)"
+cargo nextest run --workspace --locked --no-fail-fast
+
+echo "==> Helm chart lint and render checks"
+python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt
+python3 scripts/chart-lint.py
