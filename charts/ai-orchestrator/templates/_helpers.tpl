@@ -1,0 +1,72 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes names allow. */}}
+{{- define "ai-orchestrator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full object name: the release name, suffixed with the chart name unless it already contains it. */}}
+{{- define "ai-orchestrator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels every object of the chart carries. */}}
+{{- define "ai-orchestrator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ai-orchestrator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ai-orchestrator
+{{- end }}
+
+{{/* Labels selecting the operator pods. */}}
+{{- define "ai-orchestrator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ai-orchestrator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The operator's ServiceAccount name. */}}
+{{- define "ai-orchestrator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ai-orchestrator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference; the tag defaults to the chart's appVersion. */}}
+{{- define "ai-orchestrator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+The operator's permissions, kept in one place: files/operator-rbac.yaml is a copy of the
+ClusterRole the operator generates next to its CRDs, and its rules are used verbatim.
+*/}}
+{{- define "ai-orchestrator.rbacRules" -}}
+{{- $role := .Files.Get "files/operator-rbac.yaml" | fromYaml }}
+{{- if not $role.rules }}
+{{- fail "files/operator-rbac.yaml has no rules" }}
+{{- end }}
+{{- toYaml $role.rules }}
+{{- end }}
+
+{{/* The subset of the rules needed in the operator's own namespace for leader election. */}}
+{{- define "ai-orchestrator.leaseRules" -}}
+{{- $role := .Files.Get "files/operator-rbac.yaml" | fromYaml }}
+{{- $rules := list }}
+{{- range $role.rules }}
+{{- if has "coordination.k8s.io" .apiGroups }}
+{{- $rules = append $rules . }}
+{{- end }}
+{{- end }}
+{{- toYaml $rules }}
+{{- end }}

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Lint and render the Helm chart with the real Helm library, then check what it renders.
+
+Run from anywhere:  python3 scripts/chart-lint.py
+Needs:              python3 -m pip install --ignore-requires-python -r scripts/requirements.txt
+
+Helm's lint action runs on the default values and on ci/all-on-values.yaml. Rendering goes
+through Helm's install action (values merge, values.schema.json validation, templates,
+NOTES.txt) against a stand-in API server on 127.0.0.1 (scripts/fake_kube_api.py), because
+the library offers no dry-run. The rendered objects are then checked one property at a time.
+The same run checks the Dockerfile, docker-compose.yml, .env.example and examples/
+(scripts/packaging_checks.py). Ends with `chart: N passed, M failed`; exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# Helm's library reads HELM_DRIVER once, when it is loaded; release records must stay in
+# memory because the stand-in API server does not keep Secrets.
+if os.environ.get("HELM_DRIVER") != "memory":
+    os.environ["HELM_DRIVER"] = "memory"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import yaml  # noqa: E402
+
+import helm_sdkpy as helm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_kube_api import FakeKubeApi  # noqa: E402
+from packaging_checks import Checks, crd_files, generated_cluster_roles, run_packaging_checks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "charts" / "ai-orchestrator"
+RBAC_FILE = CHART / "files" / "operator-rbac.yaml"
+NAMESPACE = "ai-orchestrator-system"
+RELEASE = "aio"
+
+# Helm's lint severities (pkg/lint/support): 1 info, 2 warning, 3 error.
+LINT_WARNING = 2
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def lint(checks: Checks, label: str, values: dict | None) -> None:
+    """Helm lint on a copy of the chart whose values.yaml holds `values` (lint takes no values)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "ai-orchestrator"
+        shutil.copytree(CHART, chart)
+        if values is not None:
+            (chart / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+        try:
+            result = asyncio.run(helm.Lint(helm.Configuration(namespace=NAMESPACE)).run(str(chart)))
+        except helm.HelmError as e:
+            checks.fail(f"helm lint ({label})", str(e))
+            return
+    problems = [m for m in result.get("Messages") or [] if m.get("Severity", 0) >= LINT_WARNING]
+    errors = result.get("Errors") or []
+    checks.check(
+        f"helm lint ({label}) reports no warning or error",
+        not problems and not errors,
+        f"messages: {problems} errors: {errors}",
+    )
+
+
+def install(values: dict | None, chart_dir: Path) -> dict:
+    """Helm's install action against the stand-in API server; returns the release."""
+    with FakeKubeApi() as api:
+        config = helm.Configuration(namespace=NAMESPACE, kubeconfig=api.kubeconfig(NAMESPACE))
+        return asyncio.run(helm.Install(config).run(RELEASE, str(chart_dir), values=values, wait=False, timeout=60))
+
+
+def render(checks: Checks, label: str, values: dict | None) -> tuple[list[dict], str] | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "ai-orchestrator"
+        # The CRDs are compared byte for byte elsewhere; the stand-in server cannot report them established.
+        shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("crds"))
+        try:
+            release = install(values, chart)
+        except helm.HelmError as e:
+            checks.fail(f"render ({label})", str(e))
+            return None
+    manifest = release.get("manifest") or ""
+    objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
+    notes = (release.get("info") or {}).get("notes") or ""
+    checks.check(f"render ({label}) produces objects", bool(objects), "empty manifest")
+    return objects, notes
+
+
+def render_error(values: dict) -> str | None:
+    """The error Helm's install reports for `values`, or None when it installs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "ai-orchestrator"
+        shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("crds"))
+        try:
+            install(values, chart)
+        except helm.HelmError as e:
+            return str(e)
+    return None
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o.get("kind") == kind]
+
+
+def one(checks: Checks, label: str, objects: list[dict], kind: str) -> dict | None:
+    found = by_kind(objects, kind)
+    if checks.check(f"{label}: exactly one {kind}", len(found) == 1, f"found {len(found)}"):
+        return found[0]
+    return None
+
+
+def check_common(checks: Checks, label: str, objects: list[dict], notes: str, rules: list) -> dict | None:
+    """Properties every rendering must have, whatever the values."""
+    for obj in objects:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        checks.check(
+            f"{label}: {obj.get('kind')}/{obj['metadata'].get('name')} carries the standard labels",
+            labels.get("app.kubernetes.io/instance") == RELEASE and "app.kubernetes.io/name" in labels,
+            f"labels: {labels}",
+        )
+    deployment = one(checks, label, objects, "Deployment")
+    if deployment is None:
+        return None
+    pod = deployment["spec"]["template"]["spec"]
+    containers = pod["containers"]
+    checks.check(f"{label}: one container", len(containers) == 1, f"{len(containers)} containers")
+    container = containers[0]
+    checks.check(f"{label}: runs ai-orchestrator-operator", container.get("command") == ["ai-orchestrator-operator"],
+                 f"command: {container.get('command')}")
+    sc = container.get("securityContext") or {}
+    psc = pod.get("securityContext") or {}
+    checks.check(f"{label}: container runAsNonRoot", sc.get("runAsNonRoot") is True, f"{sc}")
+    checks.check(f"{label}: pod runAsNonRoot", psc.get("runAsNonRoot") is True, f"{psc}")
+    checks.check(f"{label}: uid 10001", sc.get("runAsUser") == 10001 and psc.get("runAsUser") == 10001, f"{sc} {psc}")
+    checks.check(f"{label}: readOnlyRootFilesystem", sc.get("readOnlyRootFilesystem") is True, f"{sc}")
+    checks.check(f"{label}: allowPrivilegeEscalation false", sc.get("allowPrivilegeEscalation") is False, f"{sc}")
+    checks.check(f"{label}: capabilities drop ALL", (sc.get("capabilities") or {}).get("drop") == ["ALL"], f"{sc}")
+    checks.check(
+        f"{label}: seccomp RuntimeDefault",
+        (psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault"
+        and (sc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+        f"{psc} {sc}",
+    )
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports") or []}
+    metrics_port = ports.get("metrics")
+    checks.check(f"{label}: metrics container port", isinstance(metrics_port, int), f"ports: {ports}")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        http_get = (container.get(probe) or {}).get("httpGet") or {}
+        checks.check(
+            f"{label}: {probe} GET {path} on the metrics port",
+            http_get.get("path") == path and http_get.get("port") in ("metrics", metrics_port),
+            f"{probe}: {http_get}",
+        )
+    args = container.get("args") or []
+    checks.check(f"{label}: metrics address argument matches the port",
+                 f"--metrics-addr=0.0.0.0:{metrics_port}" in args, f"args: {args}")
+    sa_name = pod.get("serviceAccountName")
+    sas = by_kind(objects, "ServiceAccount")
+    checks.check(f"{label}: pod runs as the chart's ServiceAccount",
+                 [s["metadata"]["name"] for s in sas] == [sa_name], f"{sa_name} vs {[s['metadata'] for s in sas]}")
+    replicas = deployment["spec"]["replicas"]
+    checks.check(f"{label}: leader election exactly when replicas > 1",
+                 ("--leader-election" in args) == (replicas > 1), f"replicas {replicas}, args {args}")
+    pdbs = by_kind(objects, "PodDisruptionBudget")
+    checks.check(f"{label}: PodDisruptionBudget exactly when replicas > 1",
+                 len(pdbs) == (1 if replicas > 1 else 0), f"replicas {replicas}, {len(pdbs)} PDBs")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for pdb in pdbs:
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        checks.check(f"{label}: PDB selects the operator pods",
+                     all(pod_labels.get(k) == v for k, v in selector.items()), f"{selector} vs {pod_labels}")
+    for binding in by_kind(objects, "ClusterRoleBinding") + by_kind(objects, "RoleBinding"):
+        subjects = binding.get("subjects") or []
+        checks.check(
+            f"{label}: {binding['kind']} {binding['metadata'].get('namespace', '')}/{binding['metadata']['name']} "
+            "binds the operator's ServiceAccount",
+            subjects == [{"kind": "ServiceAccount", "name": sa_name, "namespace": NAMESPACE}],
+            f"subjects: {subjects}",
+        )
+    for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
+        if role["metadata"]["name"].endswith("-leader-election"):
+            continue
+        checks.check(f"{label}: {role['kind']} {role['metadata'].get('namespace', '')}/{role['metadata']['name']} "
+                     "has exactly the operator's generated rules", role.get("rules") == rules,
+                     f"rules differ: {role.get('rules')}")
+    checks.check(f"{label}: NOTES explain the first Orchestrator and the login",
+                 "kind: Orchestrator" in notes and "demo-auth" in notes and "/api/auth/login" in notes
+                 and "port-forward" in notes, notes[:200])
+    return deployment
+
+
+def main() -> int:
+    checks = Checks()
+    defaults = load_yaml(CHART / "values.yaml")
+    all_on_overlay = load_yaml(CHART / "ci" / "all-on-values.yaml")
+    all_on = deep_merge(defaults, all_on_overlay)
+    chart_meta = load_yaml(CHART / "Chart.yaml")
+    rbac = load_yaml(RBAC_FILE)
+    rules = rbac.get("rules") if isinstance(rbac, dict) else None
+    checks.check("files/operator-rbac.yaml is a ClusterRole with rules",
+                 isinstance(rbac, dict) and rbac.get("kind") == "ClusterRole" and bool(rules), f"{RBAC_FILE}")
+
+    # The RBAC file is a copy of the operator's generated ClusterRole; the CRDs are copies too.
+    generated = generated_cluster_roles(ROOT / "crds")
+    if checks.check("the operator's generated ClusterRole exists in crds/", len(generated) == 1,
+                    f"found {len(generated)} ClusterRole documents in {ROOT / 'crds'}"):
+        checks.check("chart RBAC rules equal the generated ClusterRole's rules", generated[0].get("rules") == rules,
+                     "charts/ai-orchestrator/files/operator-rbac.yaml differs from the generated ClusterRole: "
+                     "copy it again")
+    top_crds = crd_files(ROOT / "crds")
+    chart_crds = crd_files(CHART / "crds")
+    checks.check("top-level crds/ holds the CRDs", len(top_crds) >= 2, f"found {sorted(top_crds)}")
+    checks.check("chart crds/ holds the same CRD files as crds/", sorted(top_crds) == sorted(chart_crds),
+                 f"top-level {sorted(top_crds)} vs chart {sorted(chart_crds)}")
+    for name, data in top_crds.items():
+        if name in chart_crds:
+            checks.check(f"chart crds/{name} is byte-identical to crds/{name}", chart_crds[name] == data,
+                         "copy crds/*.yaml into charts/ai-orchestrator/crds/ again")
+
+    checks.check("Chart.yaml apiVersion v2", chart_meta.get("apiVersion") == "v2", f"{chart_meta.get('apiVersion')}")
+    checks.check("Chart.yaml appVersion matches the workspace version",
+                 str(chart_meta.get("appVersion")) == workspace_version(), f"{chart_meta.get('appVersion')}")
+
+    lint(checks, "default values", None)
+    lint(checks, "all-on values", all_on)
+
+    # Default values: cluster-wide, one replica, nothing optional.
+    rendered = render(checks, "defaults", None)
+    if rendered:
+        objects, notes = rendered
+        deployment = check_common(checks, "defaults", objects, notes, rules)
+        if deployment:
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            checks.check("defaults: image tag is the appVersion",
+                         container["image"] == f"{defaults['image']['repository']}:{chart_meta['appVersion']}",
+                         container["image"])
+            checks.check("defaults: one replica", deployment["spec"]["replicas"] == 1, "")
+            checks.check("defaults: no namespace restriction argument",
+                         not any(a.startswith("--watch-namespaces") for a in container.get("args") or []),
+                         f"{container.get('args')}")
+        checks.check("defaults: ClusterRole and ClusterRoleBinding",
+                     len(by_kind(objects, "ClusterRole")) == 1 and len(by_kind(objects, "ClusterRoleBinding")) == 1,
+                     f"kinds: {[o['kind'] for o in objects]}")
+        checks.check("defaults: no Role", not by_kind(objects, "Role") and not by_kind(objects, "RoleBinding"), "")
+        checks.check("defaults: no ServiceMonitor", not by_kind(objects, "ServiceMonitor"), "")
+        svc = one(checks, "defaults", objects, "Service")
+        if svc:
+            checks.check("defaults: metrics Service targets the metrics port",
+                         svc["spec"]["ports"][0]["targetPort"] == "metrics", f"{svc['spec']['ports']}")
+
+    # Two replicas, otherwise defaults: leader election and a PDB, still cluster-wide.
+    rendered = render(checks, "replicas 2", {"replicas": 2})
+    if rendered:
+        objects, notes = rendered
+        check_common(checks, "replicas 2", objects, notes, rules)
+        checks.check("replicas 2: ClusterRole kept", len(by_kind(objects, "ClusterRole")) == 1, "")
+
+    # Every option on: namespace-scoped, three replicas, ServiceMonitor.
+    rendered = render(checks, "all-on", all_on_overlay)
+    if rendered:
+        objects, notes = rendered
+        deployment = check_common(checks, "all-on", objects, notes, rules)
+        watch = all_on_overlay["watchNamespaces"]
+        if deployment:
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            args = container.get("args") or []
+            checks.check("all-on: watched namespaces passed to the operator",
+                         f"--watch-namespaces={','.join(watch)}" in args, f"{args}")
+            checks.check("all-on: extra argument passed", "--render-check-extra-arg" in args, f"{args}")
+            checks.check("all-on: image from values",
+                         container["image"] == "registry.example.com/ai-orchestrator:0.1.0-test", container["image"])
+            checks.check("all-on: three replicas", deployment["spec"]["replicas"] == 3, "")
+        checks.check("all-on: no ClusterRole in namespace-scoped mode",
+                     not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding"), "")
+        roles = {(r["metadata"].get("namespace"), r["metadata"]["name"]) for r in by_kind(objects, "Role")}
+        bindings = {(r["metadata"].get("namespace"), r["metadata"]["name"]) for r in by_kind(objects, "RoleBinding")}
+        for ns in watch:
+            checks.check(f"all-on: Role and RoleBinding in {ns}",
+                         any(n == ns for n, _ in roles) and any(n == ns for n, _ in bindings), f"{roles} {bindings}")
+        lease_roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+        if checks.check("all-on: leader-election Role in the release namespace",
+                        [r["metadata"].get("namespace") for r in lease_roles] == [NAMESPACE], f"{lease_roles}"):
+            lease_rules = lease_roles[0].get("rules") or []
+            checks.check("all-on: leader-election Role grants only leases",
+                         bool(lease_rules) and all(r.get("apiGroups") == ["coordination.k8s.io"] for r in lease_rules)
+                         and all(r in rules for r in lease_rules), f"{lease_rules}")
+        monitor = one(checks, "all-on", objects, "ServiceMonitor")
+        if monitor:
+            checks.check("all-on: ServiceMonitor carries the extra labels",
+                         monitor["metadata"]["labels"].get("release") == "kube-prometheus-stack", "")
+            checks.check("all-on: ServiceMonitor scrapes /metrics on the metrics port",
+                         monitor["spec"]["endpoints"][0]["port"] == "metrics"
+                         and monitor["spec"]["endpoints"][0]["path"] == "/metrics", f"{monitor['spec']}")
+        pdb = one(checks, "all-on", objects, "PodDisruptionBudget")
+        if pdb:
+            checks.check("all-on: PDB minAvailable from values", pdb["spec"]["minAvailable"] == 2, f"{pdb['spec']}")
+
+    # Namespace-scoped with the release namespace among the watched ones: no extra lease Role.
+    rendered = render(checks, "namespaced incl. own", {"watchNamespaces": [NAMESPACE, "team-a"]})
+    if rendered:
+        objects, _ = rendered
+        checks.check("namespaced incl. own: one Role per watched namespace, no separate lease Role",
+                     sorted(r["metadata"]["namespace"] for r in by_kind(objects, "Role")) == sorted([NAMESPACE, "team-a"])
+                     and not any(r["metadata"]["name"].endswith("-leader-election") for r in by_kind(objects, "Role")),
+                     f"{[r['metadata'] for r in by_kind(objects, 'Role')]}")
+
+    # values.schema.json makes a wrong value fail in Helm itself, before anything is applied.
+    for label, values, needle in (
+        ("replicas: \"two\"", {"replicas": "two"}, "/replicas"),
+        ("replicas: 0", {"replicas": 0}, "/replicas"),
+        ("unknown top-level value", {"replica": 2}, "replica"),
+        ("bad pullPolicy", {"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ("writable root filesystem", {"securityContext": {"readOnlyRootFilesystem": False}}, "readOnlyRootFilesystem"),
+        ("bad namespace name", {"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ("metrics port as string", {"metrics": {"port": "8080"}}, "/metrics/port"),
+    ):
+        error = render_error(values)
+        checks.check(f"schema rejects {label}", error is not None and "schema" in error and needle in error,
+                     f"Helm accepted it or said something else: {error}")
+    error = render_error({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}})
+    checks.check("ServiceMonitor without the metrics Service is refused",
+                 error is not None and "metrics.service.enabled" in error, f"{error}")
+
+    run_packaging_checks(checks, ROOT)
+    return checks.finish("chart")
+
+
+def workspace_version() -> str:
+    text = (ROOT / "Cargo.toml").read_text(encoding="utf-8")
+    section = text.split("[workspace.package]", 1)[1]
+    for line in section.splitlines():
+        if line.strip().startswith("version"):
+            return line.split("=", 1)[1].strip().strip('"')
+    return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
