@@ -9,6 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 
@@ -242,6 +243,39 @@ def check_env_example(checks: Checks, root: Path) -> None:
 
 # --- examples/ --------------------------------------------------------------------------------
 
+def crd_schemas(folder: Path) -> dict[str, dict]:
+    """openAPIV3Schema of the served version of each CRD in `folder`, by kind."""
+    out = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        for d in yaml_documents(path):
+            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition":
+                for version in d["spec"]["versions"]:
+                    if version.get("served"):
+                        out[d["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+def unknown_fields(value, schema: dict, path: str) -> list[str]:
+    """Fields the schema does not declare: the API server drops or refuses them (a typo, mostly)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(schema, dict):
+        return []
+    errors = []
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if props is not None and key in props:
+                errors += unknown_fields(item, props[key], f"{path}.{key}")
+            elif isinstance(extra, dict):
+                errors += unknown_fields(item, extra, f"{path}.{key}")
+            elif props is not None or extra is False:
+                errors.append(f"{path}.{key}: unknown field")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += unknown_fields(item, schema["items"], f"{path}[{i}]")
+    return errors
+
+
 def check_examples(checks: Checks, root: Path) -> None:
     folder = root / "examples"
     docs = []
@@ -268,6 +302,19 @@ def check_examples(checks: Checks, root: Path) -> None:
                 checks.check(f"examples: Orchestrator selects AccessPolicy {d['metadata']['name']}",
                              bool(selector) and all(labels.get(k) == v for k, v in selector.items()),
                              f"selector {selector}, labels {labels}")
+    crds = crd_schemas(root / "crds")
+    for name, d in docs:
+        if d.get("kind") not in ("Orchestrator", "AccessPolicy"):
+            continue
+        schema = crds.get(d["kind"])
+        if not checks.check(f"examples/{name}: CRD for {d['kind']} found in crds/", schema is not None, ""):
+            continue
+        errors = [f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
+                  for e in jsonschema.Draft4Validator(schema).iter_errors(d)]
+        # apiVersion, kind and metadata are implicit in every CRD schema; look inside spec.
+        errors += unknown_fields(d.get("spec") or {}, schema["properties"]["spec"], ".spec")
+        checks.check(f"examples/{name}: {d['kind']} {d['metadata']['name']} is valid against its CRD schema",
+                     not errors, "; ".join(errors))
     secrets = {d["metadata"]["name"]: d for _, d in docs if d.get("kind") == "Secret"}
     for _, d in docs:
         for key in (d.get("spec") or {}).get("apiKeys") or [] if d.get("kind") == "AccessPolicy" else []:
