@@ -1,0 +1,65 @@
+//! The streaming events of `/ws/chat`, the same names v3 used. Each is sent
+//! as one JSON text frame `{"type": ..., ...}`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ToolCallRecord;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentEvent {
+    ConversationCreated {
+        conversation_id: String,
+    },
+    ModelSelected {
+        model: String,
+    },
+    /// The model is being asked (once per iteration).
+    Thinking {
+        iteration: u32,
+    },
+    /// The model asked for a tool call.
+    Tool {
+        tool: String,
+        arguments: Value,
+    },
+    /// A tool call's outcome.
+    Result {
+        tool: String,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Complete {
+        response: String,
+        conversation_id: String,
+        model_used: String,
+        tool_calls: Vec<ToolCallRecord>,
+        iterations: u32,
+    },
+    Error {
+        detail: String,
+        /// The HTTP status the same failure has on `POST /api/chat`.
+        status: u16,
+    },
+}
+
+impl AgentEvent {
+    pub fn from_record(record: &ToolCallRecord) -> Self {
+        AgentEvent::Result {
+            tool: record.tool.clone(),
+            allowed: record.allowed,
+            result: record.result.clone(),
+            reason: record.reason.clone(),
+        }
+    }
+
+    /// The event as a JSON text frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| "{\"type\":\"error\",\"detail\":\"unencodable event\"}".into())
+    }
+}

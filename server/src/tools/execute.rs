@@ -1,0 +1,390 @@
+//! `execute_command`: run an allowed command line as argv, never through a
+//! shell. Every stage of an allowed pipeline runs in one new process group
+//! with a scrubbed environment, so that a timeout can kill the whole group,
+//! children included.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use policy::{Access, Policy};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use super::ToolOutcome;
+use super::output::{Captured, read_capped};
+
+/// The only environment a command sees.
+const SAFE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// How long to wait for output pipes after the group was killed; a process
+/// that left the group could otherwise hold them open forever.
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Deserialize)]
+pub struct ExecuteArgs {
+    pub command: String,
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// What a command that ran produced.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Exit code of the last stage; absent when it was ended by a signal.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the last stage, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
+    let command = args.command;
+    let cwd = args
+        .cwd
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_cwd(policy));
+    if !cwd.is_absolute() {
+        return ToolOutcome::refused(
+            "cwd",
+            "the working directory must be an absolute path",
+            command,
+        );
+    }
+    let place = policy.check_path(&cwd, Access::Read);
+    if !place.allowed {
+        return ToolOutcome::refused(
+            place.rule,
+            format!(
+                "working directory {} refused: {}",
+                cwd.display(),
+                place.reason
+            ),
+            command,
+        );
+    }
+    let decision = policy.check_command(&command, &place.resolved);
+    if !decision.allowed {
+        return ToolOutcome::refused(decision.rule, decision.reason, command);
+    }
+    let result = match run_stages(
+        &decision.stages,
+        &place.resolved,
+        decision.max_runtime,
+        decision.max_output_bytes,
+    )
+    .await
+    {
+        Ok(output) => {
+            serde_json::to_value(output).unwrap_or_else(|e| json!({"error": e.to_string()}))
+        }
+        Err(e) => json!({"error": format!("could not start the command: {e}")}),
+    };
+    ToolOutcome::ran(decision.rule, decision.reason, command, result)
+}
+
+/// The first writable root, else the first readable one.
+fn default_cwd(policy: &Policy) -> PathBuf {
+    let paths = &policy.document().paths;
+    paths
+        .write
+        .iter()
+        .chain(paths.read.iter())
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Runs the stages connected stdout → stdin, all in one process group.
+pub async fn run_stages(
+    stages: &[Vec<String>],
+    cwd: &Path,
+    timeout: Duration,
+    cap: u64,
+) -> std::io::Result<CommandOutput> {
+    let mut children: Vec<Child> = Vec::with_capacity(stages.len());
+    let mut stderr_readers: Vec<JoinHandle<Captured>> = Vec::new();
+    let mut next_stdin: Option<Stdio> = None;
+    let mut group = 0i32;
+    for (index, argv) in stages.iter().enumerate() {
+        let spawned = spawn_stage(
+            argv,
+            cwd,
+            next_stdin.take().unwrap_or_else(Stdio::null),
+            group,
+        );
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                kill_group(group);
+                reap(&mut children).await;
+                return Err(e);
+            }
+        };
+        if index == 0 {
+            group = child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .unwrap_or(0);
+        }
+        if let Some(stderr) = child.stderr.take() {
+            stderr_readers.push(tokio::spawn(read_capped(stderr, cap)));
+        }
+        if index + 1 < stages.len()
+            && let Some(stdout) = child.stdout.take()
+        {
+            match stdout.try_into() {
+                Ok(stdio) => next_stdin = Some(stdio),
+                Err(e) => {
+                    children.push(child);
+                    kill_group(group);
+                    reap(&mut children).await;
+                    return Err(e);
+                }
+            }
+        }
+        children.push(child);
+    }
+    let mut stdout_reader = children
+        .last_mut()
+        .and_then(|c| c.stdout.take())
+        .map(|out| tokio::spawn(read_capped(out, cap)));
+
+    // Everything — exits and the end of every pipe — must happen in time;
+    // a background child holding a pipe open counts as still running.
+    let finished = tokio::time::timeout(timeout, async {
+        let mut last = None;
+        for child in children.iter_mut() {
+            last = child.wait().await.ok();
+        }
+        let stdout = match stdout_reader.as_mut() {
+            Some(reader) => reader.await.unwrap_or_default(),
+            None => Captured::default(),
+        };
+        let mut stderr = Vec::new();
+        for reader in stderr_readers.iter_mut() {
+            stderr.push(reader.await.unwrap_or_default());
+        }
+        (last, stdout, stderr)
+    })
+    .await;
+
+    let (status, stdout, stderr, timed_out) = match finished {
+        Ok((status, stdout, stderr)) => (status, stdout, stderr, false),
+        Err(_) => {
+            kill_group(group);
+            let status = reap(&mut children).await;
+            let stdout = match stdout_reader {
+                Some(reader) => drain(reader).await,
+                None => Captured::default(),
+            };
+            let mut stderr = Vec::new();
+            for reader in stderr_readers {
+                stderr.push(drain(reader).await);
+            }
+            (status, stdout, stderr, true)
+        }
+    };
+    Ok(CommandOutput {
+        exit_code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        stdout: stdout.into_text(),
+        stderr: stderr
+            .into_iter()
+            .map(Captured::into_text)
+            .collect::<Vec<_>>()
+            .join(""),
+        timed_out,
+    })
+}
+
+fn spawn_stage(argv: &[String], cwd: &Path, stdin: Stdio, group: i32) -> std::io::Result<Child> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+    Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", SAFE_PATH)
+        .env("LANG", "C.UTF-8")
+        .env("HOME", cwd)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(group)
+        .kill_on_drop(true)
+        .spawn()
+}
+
+/// SIGKILL to every process of the group (children and grandchildren that
+/// did not leave it). A group that is already gone is not an error.
+fn kill_group(group: i32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(group) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Waits for every child; returns the last one's status.
+async fn reap(children: &mut [Child]) -> Option<ExitStatus> {
+    let mut last = None;
+    for child in children.iter_mut() {
+        let _ = child.start_kill();
+        last = child.wait().await.ok();
+    }
+    last
+}
+
+async fn drain(reader: JoinHandle<Captured>) -> Captured {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(DRAIN_AFTER_KILL, reader).await {
+        Ok(Ok(captured)) => captured,
+        _ => {
+            abort.abort();
+            Captured::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn runs_argv_without_a_shell_and_with_a_scrubbed_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `$HOME` and `;` reach the program literally: nothing expands them.
+        let out = run_stages(
+            &[argv(&["echo", "$HOME;", "x"])],
+            dir.path(),
+            Duration::from_secs(10),
+            1024,
+        )
+        .await
+        .expect("ran");
+        assert_eq!(out.stdout, "$HOME; x\n");
+        assert_eq!(out.exit_code, Some(0));
+        let env = run_stages(&[argv(&["env"])], dir.path(), Duration::from_secs(10), 4096)
+            .await
+            .expect("ran");
+        let mut names: Vec<&str> = env
+            .stdout
+            .lines()
+            .filter_map(|l| l.split('=').next())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["HOME", "LANG", "PATH"], "{}", env.stdout);
+    }
+
+    #[tokio::test]
+    async fn pipeline_stages_are_connected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = run_stages(
+            &[
+                argv(&["printf", "b\\na\\nc\\n"]),
+                argv(&["sort"]),
+                argv(&["head", "-n", "2"]),
+            ],
+            dir.path(),
+            Duration::from_secs(10),
+            1024,
+        )
+        .await
+        .expect("ran");
+        assert_eq!(out.stdout, "a\nb\n");
+    }
+
+    #[tokio::test]
+    async fn exit_code_and_stderr_come_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = run_stages(
+            &[argv(&["ls", "/no/such/path"])],
+            dir.path(),
+            Duration::from_secs(10),
+            1024,
+        )
+        .await
+        .expect("ran");
+        assert_ne!(out.exit_code, Some(0));
+        assert!(out.stderr.contains("No such file"), "{}", out.stderr);
+        assert!(!out.timed_out);
+    }
+
+    #[tokio::test]
+    async fn output_over_the_cap_is_cut_and_marked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = run_stages(
+            &[argv(&["seq", "1", "100000"])],
+            dir.path(),
+            Duration::from_secs(10),
+            1000,
+        )
+        .await
+        .expect("ran");
+        assert!(out.stdout.starts_with("1\n2\n3\n"));
+        let full_len: usize = (1..=100000).map(|n: u32| n.to_string().len() + 1).sum();
+        assert!(
+            out.stdout
+                .ends_with(&format!("[truncated: {} bytes omitted]", full_len - 1000)),
+            "{}",
+            &out.stdout[900..]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_group_including_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("child.pid");
+        // The shell forks a background child, records its pid, then waits.
+        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
+        let out = run_stages(
+            &[argv(&["sh", "-c", &script])],
+            dir.path(),
+            Duration::from_millis(500),
+            1024,
+        )
+        .await
+        .expect("ran");
+        assert!(out.timed_out);
+        assert_eq!(out.signal, Some(9));
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        let alive =
+            rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid).expect("pid"))
+                .is_ok();
+        let zombie_or_gone = !alive
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true);
+        assert!(
+            zombie_or_gone,
+            "background child {pid} survived the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_program_that_does_not_exist_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = run_stages(
+            &[argv(&["no-such-program-xyz"])],
+            dir.path(),
+            Duration::from_secs(5),
+            1024,
+        )
+        .await;
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! `read_file`, `write_file` and `list_directory`. The decision comes first
+//! (so the audit row names its rule); the I/O goes through the policy crate's
+//! `safe_write`, which re-checks at the moment of opening.
+
+use std::io::Read;
+use std::path::Path;
+
+use policy::safe_write::{self, SafeWriteError};
+use policy::{Access, Policy};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ToolOutcome;
+
+/// Entries `list_directory` returns at most.
+const MAX_ENTRIES: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct PathArgs {
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WriteArgs {
+    pub path: String,
+    pub content: String,
+}
+
+fn absolute(path: &str) -> Result<&Path, ToolOutcome> {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(ToolOutcome::refused(
+            "path",
+            "the path must be absolute",
+            path,
+        ))
+    }
+}
+
+fn failed(
+    rule: String,
+    reason: String,
+    target: &str,
+    error: impl std::fmt::Display,
+) -> ToolOutcome {
+    ToolOutcome::ran(rule, reason, target, json!({"error": error.to_string()}))
+}
+
+/// A refusal at the moment of access (the path changed since the decision,
+/// or a limit) is a refusal; anything else is a failure of an allowed call.
+fn safe_failure(rule: String, reason: String, target: &str, error: SafeWriteError) -> ToolOutcome {
+    match error {
+        SafeWriteError::Denied { rule, reason } => ToolOutcome::refused(rule, reason, target),
+        SafeWriteError::TooLarge { .. } => {
+            ToolOutcome::refused("paths.maxWriteBytes", error.to_string(), target)
+        }
+        SafeWriteError::Symlink(_) => ToolOutcome::refused("symlink", error.to_string(), target),
+        other => failed(rule, reason, target, other),
+    }
+}
+
+pub fn read_file(policy: &Policy, args: PathArgs) -> ToolOutcome {
+    let path = match absolute(&args.path) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let decision = policy.check_path(path, Access::Read);
+    if !decision.allowed {
+        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
+    }
+    let (file, resolved) = match safe_write::open_read(policy, path) {
+        Ok(opened) => opened,
+        Err(e) => return safe_failure(decision.rule, decision.reason, &args.path, e),
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return failed(
+            decision.rule,
+            decision.reason,
+            &args.path,
+            "is a directory; use list_directory",
+        );
+    }
+    let cap = policy.max_read_bytes();
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(cap.saturating_add(1)).read_to_end(&mut bytes) {
+        return failed(decision.rule, decision.reason, &args.path, e);
+    }
+    let truncated = bytes.len() as u64 > cap;
+    bytes.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+    let result = match text_of(&bytes, truncated) {
+        Some(content) => json!({
+            "path": resolved, "size": size, "content": content, "truncated": truncated,
+        }),
+        None => json!({"path": resolved, "size": size, "binary": true}),
+    };
+    ToolOutcome::ran(decision.rule, decision.reason, args.path, result)
+}
+
+/// The bytes as text, or None for binary data (a NUL byte or invalid UTF-8;
+/// a character cut by the size limit does not count as invalid).
+pub(super) fn text_of(bytes: &[u8], cut: bool) -> Option<String> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text.to_string()),
+        Err(e) if cut && e.error_len().is_none() => {
+            Some(String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned())
+        }
+        Err(_) => None,
+    }
+}
+
+pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
+    let path = match absolute(&args.path) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let decision = policy.check_path(path, Access::Write);
+    if !decision.allowed {
+        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
+    }
+    let limit = policy.max_write_bytes();
+    if args.content.len() as u64 > limit {
+        return ToolOutcome::refused(
+            "paths.maxWriteBytes",
+            format!(
+                "content is {} bytes, more than the limit of {limit}",
+                args.content.len()
+            ),
+            args.path,
+        );
+    }
+    match safe_write::write_atomic(policy, path, args.content.as_bytes()) {
+        Ok(written) => ToolOutcome::ran(
+            decision.rule,
+            decision.reason,
+            args.path,
+            json!({"path": written, "bytes_written": args.content.len()}),
+        ),
+        Err(e) => safe_failure(decision.rule, decision.reason, &args.path, e),
+    }
+}
+
+pub fn list_directory(policy: &Policy, args: PathArgs) -> ToolOutcome {
+    let path = match absolute(&args.path) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let decision = policy.check_path(path, Access::Read);
+    if !decision.allowed {
+        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
+    }
+    let reader = match std::fs::read_dir(&decision.resolved) {
+        Ok(reader) => reader,
+        Err(e) => return failed(decision.rule, decision.reason, &args.path, e),
+    };
+    let mut entries: Vec<Value> = Vec::new();
+    let mut hidden = 0usize;
+    let mut truncated = false;
+    for entry in reader.flatten() {
+        if entries.len() >= MAX_ENTRIES {
+            truncated = true;
+            break;
+        }
+        let full = entry.path();
+        // Entries the policy would refuse to read are not shown.
+        if !policy.check_path(&full, Access::Read).allowed {
+            hidden += 1;
+            continue;
+        }
+        let meta = entry.metadata().ok();
+        let kind = match entry.file_type() {
+            Ok(t) if t.is_symlink() => "symlink",
+            Ok(t) if t.is_dir() => "directory",
+            Ok(t) if t.is_file() => "file",
+            _ => "other",
+        };
+        entries.push(json!({
+            "name": entry.file_name().to_string_lossy(),
+            "type": kind,
+            "size": meta.map(|m| m.len()).unwrap_or(0),
+        }));
+    }
+    entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let result = json!({
+        "path": decision.resolved,
+        "entries": entries,
+        "count": entries.len(),
+        "hidden": hidden,
+        "truncated": truncated,
+    });
+    ToolOutcome::ran(decision.rule, decision.reason, args.path, result)
+}
