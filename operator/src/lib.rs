@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod crd;
 pub mod generated;
+pub mod lease;
 pub mod metrics;
 pub mod rbac;
 pub mod render;

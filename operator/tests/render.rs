@@ -1,0 +1,499 @@
+//! Golden-file tests of the pure render: several Orchestrator/AccessPolicy
+//! combinations, merge precedence, invalid policies left out, and secret
+//! values never in the output. `UPDATE_GOLDEN=1` rewrites the golden files.
+
+mod common;
+
+use std::path::PathBuf;
+
+use ai_orchestrator_operator::crd::{AccessPolicy, Orchestrator};
+use ai_orchestrator_operator::render::{self, RenderError, RenderInput, Rendered};
+use ai_orchestrator_operator::secrets::{self, Existing, Fresh};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Value, json};
+
+fn render_with(
+    orch: &Orchestrator,
+    policies: &[AccessPolicy],
+    secrets: &[Secret],
+    existing: &Existing,
+    fresh: &Fresh,
+) -> Result<Rendered, RenderError> {
+    let set = render::policy_set(orch, policies);
+    let values = values(secrets);
+    render::render(&RenderInput {
+        orchestrator: orch,
+        policies: &set,
+        secrets: &values,
+        existing,
+        fresh,
+        now: now(),
+    })
+}
+
+fn render_ok(orch: &Orchestrator, policies: &[AccessPolicy], secrets: &[Secret]) -> Rendered {
+    render_with(orch, policies, secrets, &Existing::default(), &fresh()).expect("render")
+}
+
+fn golden_text(rendered: &Rendered) -> String {
+    let mut docs: Vec<Value> = rendered.objects_json();
+    docs.push(json!({
+        "summary": {
+            "policyHash": rendered.policy.hash,
+            "applied": rendered.policy.applied,
+            "invalid": rendered.policy.invalid,
+            "mergeError": rendered.policy.merge_error,
+            "url": rendered.url,
+        }
+    }));
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&serde_saphyr::to_string(doc).expect("yaml"));
+    }
+    // Secret data is base64 in the objects; show the decoded files as well so a
+    // reviewer sees what the server reads.
+    let data = rendered.auth_secret.data.clone().unwrap_or_default();
+    for (key, value) in data {
+        out.push_str(&format!(
+            "# --- {} {key}:\n",
+            rendered
+                .auth_secret
+                .metadata
+                .name
+                .clone()
+                .unwrap_or_default()
+        ));
+        for line in String::from_utf8_lossy(&value.0).lines() {
+            out.push_str(&format!("#   {line}\n"));
+        }
+    }
+    if let Some(yaml) = &rendered.policy.yaml {
+        out.push_str("# --- policy.yaml:\n");
+        for line in yaml.lines() {
+            out.push_str(&format!("#   {line}\n"));
+        }
+    }
+    out
+}
+
+fn assert_golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.yaml"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} missing ({e}); run with UPDATE_GOLDEN=1", path.display()));
+    if expected != actual {
+        let diff_line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
+        panic!(
+            "{} differs from the rendering (first differing line {:?}); review and run with UPDATE_GOLDEN=1\n--- actual ---\n{actual}",
+            path.display(),
+            diff_line.map(|l| l + 1)
+        );
+    }
+}
+
+fn minimal() -> Orchestrator {
+    orchestrator("minimal", json!({}))
+}
+
+fn full() -> Orchestrator {
+    orchestrator(
+        "full",
+        json!({
+            "image": "registry.example.com/ai-orchestrator:1.2.3",
+            "replicas": 2,
+            "llm": {"url": "https://llm.example.com", "provider": "openai", "defaultModel": "gpt-x", "timeoutSeconds": 90, "models": ["gpt-x", "gpt-y"]},
+            "auth": {"enabled": true, "accessTokenMinutes": 15, "refreshTokenDays": 7,
+                     "adminPasswordSecretRef": {"name": "admin", "key": "password"},
+                     "jwtSecretRef": {"name": "jwt", "key": "secret"}},
+            "cors": {"allowedOrigins": ["https://base.example.com"], "allowCredentials": true},
+            "rateLimits": {"default": {"requests": 60, "per": "1m"}, "routes": {"/api/chat": {"requests": 5, "per": "1m"}}},
+            "policySelector": {"matchLabels": {"team": "core"}},
+            "database": {"urlSecretRef": {"name": "db", "key": "url"}},
+            "service": {"type": "LoadBalancer", "port": 80, "annotations": {"lb.example.com/internal": "true"}},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+            "nodeSelector": {"kubernetes.io/arch": "amd64"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ai", "effect": "NoSchedule"}],
+            "podAnnotations": {"prometheus.io/scrape": "true"},
+            "env": [{"name": "AI_LOG_LEVEL", "value": "debug"}, {"name": "AI_LLM_TIMEOUT", "value": "120"}],
+            "podTemplate": {
+                "metadata": {"labels": {"sidecar.example.com/inject": "false"}},
+                "spec": {
+                    "runtimeClassName": "gvisor",
+                    "containers": [
+                        {"name": "server", "env": [{"name": "EXTRA", "value": "1"}]},
+                        {"name": "proxy", "image": "envoyproxy/envoy:v1.31"}
+                    ],
+                    "volumes": [{"name": "cache", "emptyDir": {}}]
+                }
+            }
+        }),
+    )
+}
+
+fn full_secrets() -> Vec<Secret> {
+    let mut s = key_secrets();
+    s.push(secret("admin", &[("password", ADMIN_PASSWORD)]));
+    s.push(secret("jwt", &[("secret", JWT_SECRET)]));
+    s.push(secret("db", &[("url", DATABASE_URL)]));
+    s.push(secret(
+        "leak-key",
+        &[("key", "ak_leak_should_never_be_read")],
+    ));
+    s
+}
+
+#[test]
+fn golden_minimal_sqlite_without_policies() {
+    let rendered = render_ok(&minimal(), &[readonly_policy()], &[]);
+    assert!(
+        rendered.policy.applied.is_empty(),
+        "no selector selects nothing"
+    );
+    assert!(rendered.pvc.is_some());
+    assert_golden("minimal", &golden_text(&rendered));
+}
+
+#[test]
+fn golden_full_postgres_two_policies_and_pod_template() {
+    let policies = [readonly_policy(), ci_policy(), other_team_policy()];
+    let rendered = render_ok(&full(), &policies, &full_secrets());
+    assert!(rendered.pvc.is_none(), "no PVC with an external database");
+    let names: Vec<&str> = rendered
+        .policy
+        .applied
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["ci", "readonly"]);
+    assert_golden("full", &golden_text(&rendered));
+}
+
+#[test]
+fn golden_invalid_policy_is_left_out() {
+    let orch = orchestrator(
+        "guarded",
+        json!({"policySelector": {"matchLabels": {"team": "core"}}}),
+    );
+    let policies = [readonly_policy(), invalid_policy()];
+    let rendered = render_ok(&orch, &policies, &full_secrets());
+    assert_eq!(rendered.policy.invalid.len(), 1);
+    assert_eq!(rendered.policy.invalid[0].0, "broken");
+    assert!(
+        rendered.policy.invalid[0]
+            .1
+            .contains("commands.allow[0].program"),
+        "{:?}",
+        rendered.policy.invalid
+    );
+    let yaml = rendered.policy.yaml.clone().expect("policy");
+    assert!(!yaml.contains("/usr/bin/curl"));
+    // Its API keys are left out too.
+    let keys = String::from_utf8(
+        rendered.auth_secret.data.clone().expect("data")[secrets::API_KEYS_KEY]
+            .0
+            .clone(),
+    )
+    .expect("utf8");
+    assert!(!keys.contains("leak"), "{keys}");
+    // The rendering equals the one without the invalid policy.
+    let without = render_ok(&orch, &[readonly_policy()], &full_secrets());
+    assert_eq!(rendered.config_map, without.config_map);
+    assert_eq!(rendered.deployment, without.deployment);
+    assert_golden("invalid-policy", &golden_text(&rendered));
+}
+
+#[test]
+fn merge_precedence_unions_allows_denies_win_limits_most_restrictive() {
+    let rendered = render_ok(&full(), &[readonly_policy(), ci_policy()], &full_secrets());
+    let yaml = rendered.policy.yaml.clone().expect("policy");
+    let compiled =
+        policy::Policy::from_yaml(&yaml).expect("the server's loader accepts policy.yaml");
+    let doc = compiled.document();
+    let programs: Vec<&str> = doc
+        .commands
+        .allow
+        .iter()
+        .map(|r| r.program.as_str())
+        .collect();
+    assert!(
+        programs.contains(&"cargo") && programs.contains(&"ls") && programs.contains(&"git"),
+        "{programs:?}"
+    );
+    assert!(
+        doc.commands.deny.contains(&"rm".to_string())
+            && doc.commands.deny.contains(&"curl".to_string())
+    );
+    assert_eq!(doc.commands.max_runtime_seconds, Some(20));
+    assert_eq!(doc.paths.max_read_bytes, Some(1048576));
+    assert_eq!(doc.paths.read, ["/src", "/workspace"]);
+    assert_eq!(
+        doc.cors.allowed_origins,
+        [
+            "https://app.example.com",
+            "https://base.example.com",
+            "https://ci.example.com"
+        ]
+    );
+    assert_eq!(
+        doc.rate_limits.default.as_ref().map(|r| r.requests),
+        Some(30)
+    );
+    assert_eq!(doc.rate_limits.routes["/api/chat"].requests, 5);
+    // Denied programs are refused even though another policy allows git.
+    assert!(
+        !compiled
+            .check_command("curl https://example.com", std::path::Path::new("/"))
+            .allowed
+    );
+    assert!(
+        compiled
+            .check_command("git status", std::path::Path::new("/"))
+            .allowed
+    );
+    assert_eq!(rendered.policy.hash.as_deref(), Some(compiled.hash()));
+}
+
+#[test]
+fn rendering_is_deterministic_and_order_independent() {
+    let a = render_ok(&full(), &[readonly_policy(), ci_policy()], &full_secrets());
+    let b = render_ok(&full(), &[ci_policy(), readonly_policy()], &full_secrets());
+    assert_eq!(golden_text(&a), golden_text(&b));
+}
+
+#[test]
+fn minimal_policy_yaml_is_accepted_by_the_loader() {
+    let rendered = render_ok(&minimal(), &[], &[]);
+    let yaml = rendered.config_map.expect("configmap").data.expect("data")["policy.yaml"].clone();
+    policy::Policy::from_yaml(&yaml).expect("the server's loader accepts policy.yaml");
+}
+
+/// Every string in the rendered objects, with Secret data decoded.
+fn all_text(rendered: &Rendered) -> String {
+    let mut text = String::new();
+    for object in rendered.objects_json() {
+        text.push_str(&object.to_string());
+        text.push('\n');
+    }
+    for value in rendered
+        .auth_secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .values()
+    {
+        text.push_str(&String::from_utf8_lossy(&value.0));
+        text.push('\n');
+    }
+    text.push_str(&format!("{:?}", rendered.policy));
+    text
+}
+
+#[test]
+fn secret_values_never_appear_in_any_rendered_object() {
+    let rendered = render_ok(
+        &full(),
+        &[readonly_policy(), ci_policy(), invalid_policy()],
+        &full_secrets(),
+    );
+    let text = all_text(&rendered);
+    for plain in [
+        CI_KEY,
+        DEPLOY_KEY,
+        DATABASE_URL,
+        "db-pass-7f3a9c",
+        "ak_leak_should_never_be_read",
+    ] {
+        assert!(!text.contains(plain), "{plain} leaked");
+        assert!(
+            !text.contains(&BASE64.encode(plain)),
+            "{plain} leaked base64-encoded"
+        );
+    }
+    // Only hashes are present for the API keys.
+    assert!(text.contains(&secrets::api_key_hash(CI_KEY.as_bytes())));
+    assert!(text.contains(&secrets::api_key_hash(DEPLOY_KEY.as_bytes())));
+    // The admin password and JWT secret exist only in the auth Secret.
+    let mut outside = String::new();
+    for object in rendered.objects_json() {
+        if object["kind"] != "Secret" {
+            outside.push_str(&object.to_string());
+        }
+    }
+    for plain in [ADMIN_PASSWORD, JWT_SECRET] {
+        assert!(
+            !outside.contains(plain) && !outside.contains(&BASE64.encode(plain)),
+            "{plain} outside the auth Secret"
+        );
+    }
+}
+
+#[test]
+fn generated_secrets_are_kept_on_later_renders() {
+    let orch = minimal();
+    let first = render_with(&orch, &[], &[], &Existing::default(), &fresh()).expect("first");
+    let existing = Existing::from_secret(&first.auth_secret).expect("existing");
+    let second = render_with(&orch, &[], &[], &existing, &other_fresh()).expect("second");
+    assert_eq!(first.auth_secret, second.auth_secret);
+    let data = second.auth_secret.data.expect("data");
+    assert_eq!(
+        data[secrets::ADMIN_PASSWORD_KEY].0,
+        fresh().admin_password.as_bytes()
+    );
+}
+
+#[test]
+fn rotation_annotation_adds_a_signing_key_and_keeps_the_old() {
+    let orch = minimal();
+    let first = render_with(&orch, &[], &[], &Existing::default(), &fresh()).expect("first");
+    let existing = Existing::from_secret(&first.auth_secret).expect("existing");
+    let mut rotated_orch = minimal();
+    rotated_orch.metadata.annotations = Some(
+        [(
+            secrets::ROTATE_ANNOTATION.to_string(),
+            "2026-11-25".to_string(),
+        )]
+        .into(),
+    );
+    let rotated = render_with(&rotated_orch, &[], &[], &existing, &other_fresh()).expect("rotated");
+    let keys: secrets::JwtKeySet = serde_json::from_slice(
+        &rotated.auth_secret.data.clone().expect("data")[secrets::JWT_KEYS_KEY].0,
+    )
+    .expect("json");
+    assert_eq!(keys.signing_kid, "k2");
+    assert_eq!(keys.keys.len(), 2);
+    assert!(keys.keys[0].retired_at.is_some());
+    // The Deployment is untouched: no restart for a key rotation.
+    assert_eq!(first.deployment, rotated.deployment);
+    // Rendering again with the recorded rotation changes nothing.
+    let recorded = Existing::from_secret(&rotated.auth_secret).expect("existing");
+    let again = render_with(&rotated_orch, &[], &[], &recorded, &fresh()).expect("again");
+    assert_eq!(again.auth_secret, rotated.auth_secret);
+}
+
+#[test]
+fn policy_change_changes_configmap_but_not_pod_template() {
+    let orch = full();
+    let before = render_ok(&orch, &[readonly_policy(), ci_policy()], &full_secrets());
+    let mut changed = ci_policy();
+    changed.spec.commands.deny.push("wget".into());
+    changed.metadata.generation = Some(3);
+    let after = render_ok(&orch, &[readonly_policy(), changed], &full_secrets());
+    assert_ne!(before.config_map, after.config_map);
+    assert_ne!(before.policy.hash, after.policy.hash);
+    assert_eq!(before.deployment, after.deployment);
+}
+
+#[test]
+fn restart_hash_follows_image_and_database_url_only() {
+    let base = render::restart_hash("img:1", Some(b"postgres://a"));
+    assert_ne!(base, render::restart_hash("img:2", Some(b"postgres://a")));
+    assert_ne!(base, render::restart_hash("img:1", Some(b"postgres://b")));
+    assert_eq!(base, render::restart_hash("img:1", Some(b"postgres://a")));
+}
+
+#[test]
+fn missing_secrets_are_reported_with_their_purpose() {
+    let err = render_with(
+        &full(),
+        &[readonly_policy()],
+        &key_secrets(),
+        &Existing::default(),
+        &fresh(),
+    )
+    .expect_err("missing");
+    let message = err.to_string();
+    assert!(
+        message.contains("\"admin\"") && message.contains("adminPasswordSecretRef"),
+        "{message}"
+    );
+    let mut secrets = full_secrets();
+    secrets.retain(|s| s.metadata.name.as_deref() != Some("ci-key"));
+    let err = render_with(
+        &full(),
+        &[readonly_policy()],
+        &secrets,
+        &Existing::default(),
+        &fresh(),
+    )
+    .expect_err("missing key");
+    assert!(
+        err.to_string()
+            .contains("AccessPolicy readonly apiKeys[ci]"),
+        "{err}"
+    );
+    let mut secrets = full_secrets();
+    secrets.push(secret("db", &[("other", "x")]));
+    secrets.retain(|s| {
+        !(s.metadata.name.as_deref() == Some("db")
+            && s.data.as_ref().is_some_and(|d| d.contains_key("url")))
+    });
+    let err = render_with(&full(), &[], &secrets, &Existing::default(), &fresh())
+        .expect_err("missing key");
+    assert!(matches!(err, RenderError::MissingSecretKey { .. }), "{err}");
+}
+
+#[test]
+fn replicas_above_one_need_a_database() {
+    let orch = orchestrator("scaled", json!({"replicas": 3}));
+    let err = render_with(&orch, &[], &[], &Existing::default(), &fresh()).expect_err("invalid");
+    assert!(matches!(err, RenderError::InvalidSpec(_)), "{err}");
+}
+
+#[test]
+fn pod_template_merges_containers_by_name_and_appends_other_lists() {
+    let rendered = render_ok(&full(), &[], &full_secrets());
+    let spec = rendered
+        .deployment
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod");
+    assert_eq!(spec.runtime_class_name.as_deref(), Some("gvisor"));
+    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["server", "proxy"]);
+    let server = &spec.containers[0];
+    assert_eq!(
+        server.image.as_deref(),
+        Some("registry.example.com/ai-orchestrator:1.2.3")
+    );
+    let env = server.env.clone().expect("env");
+    assert!(env.iter().any(|e| e.name == "EXTRA"));
+    assert_eq!(
+        env.iter()
+            .find(|e| e.name == "AI_LLM_TIMEOUT")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("120")
+    );
+    let volumes: Vec<String> = spec
+        .volumes
+        .expect("volumes")
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(volumes, ["policy", "auth", "data", "tmp", "cache"]);
+    // Mounted as directories, never subPath.
+    assert!(
+        server
+            .volume_mounts
+            .clone()
+            .expect("mounts")
+            .iter()
+            .all(|m| m.sub_path.is_none())
+    );
+}
