@@ -116,10 +116,17 @@ pub struct SubcommandRule {
     /// of these (containers for `docker exec`, units for `systemctl restart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
+    /// When true, every non-flag argument after the subcommand must be one of
+    /// `targets` (`systemctl restart a b`); by default only the first is
+    /// checked and the rest are passed on (`docker exec web ls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_arg_is_target: Option<bool>,
 }
 
 /// Which path arguments of a program are written to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum WriteTargets {
     /// The program only reads its path arguments.

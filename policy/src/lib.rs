@@ -1,1 +1,33 @@
+//! The ai-orchestrator policy: the document (what may run, which files may be
+//! touched, which origins may call, how fast), its validation, and the
+//! decisions the server makes with it. Pure except for path resolution and
+//! the `safe_write` helpers.
+
+mod command;
+mod cors;
+mod defaults;
 pub mod document;
+mod error;
+mod interpreters;
+mod merge;
+mod paths;
+mod policy;
+mod rate;
+pub mod safe_write;
+pub mod shell;
+mod validate;
+mod yaml;
+
+pub use command::{
+    ALWAYS_REFUSED, CommandDecision, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RUNTIME_SECONDS,
+    DEFAULT_PROTECTED_PATHS, DEFAULT_TRUSTED_BIN_DIRS, SHELL_SYNTAX_RULE,
+};
+pub use cors::{DEFAULT_HEADERS, DEFAULT_MAX_AGE_SECONDS, DEFAULT_METHODS, EffectiveCors};
+pub use defaults::{DEFAULT_DENY_GLOBS, DEFAULT_PROGRAMS, default_policy};
+pub use document::*;
+pub use error::{PolicyError, ValidationError, ValidationErrors};
+pub use merge::merge;
+pub use paths::{Access, PathDecision, normalize};
+pub use policy::{DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_WRITE_BYTES, EXAMPLES_CWD, Policy};
+pub use rate::{DEFAULT_RATE, DEFAULT_ROUTE_RATES, RateSpec, parse_period};
+pub use yaml::{from_yaml, to_yaml};
