@@ -173,7 +173,7 @@ def check_common(checks: Checks, label: str, objects: list[dict], notes: str, ru
         )
     args = container.get("args") or []
     checks.check(f"{label}: metrics address argument matches the port",
-                 f"--metrics-addr=0.0.0.0:{metrics_port}" in args, f"args: {args}")
+                 f"--listen=0.0.0.0:{metrics_port}" in args, f"args: {args}")
     sa_name = pod.get("serviceAccountName")
     sas = by_kind(objects, "ServiceAccount")
     checks.check(f"{label}: pod runs as the chart's ServiceAccount",
@@ -181,6 +181,14 @@ def check_common(checks: Checks, label: str, objects: list[dict], notes: str, ru
     replicas = deployment["spec"]["replicas"]
     checks.check(f"{label}: leader election exactly when replicas > 1",
                  ("--leader-election" in args) == (replicas > 1), f"replicas {replicas}, args {args}")
+    if replicas > 1:
+        checks.check(f"{label}: the Lease is named after the release",
+                     f"--lease-name={deployment['metadata']['name']}" in args, f"{args}")
+    env = {e["name"]: e for e in container.get("env") or []}
+    checks.check(f"{label}: pod name and namespace passed for the Lease identity",
+                 env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name"
+                 and env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+                 == "metadata.namespace", f"{env}")
     pdbs = by_kind(objects, "PodDisruptionBudget")
     checks.check(f"{label}: PodDisruptionBudget exactly when replicas > 1",
                  len(pdbs) == (1 if replicas > 1 else 0), f"replicas {replicas}, {len(pdbs)} PDBs")
@@ -256,7 +264,7 @@ def main() -> int:
                          container["image"])
             checks.check("defaults: one replica", deployment["spec"]["replicas"] == 1, "")
             checks.check("defaults: no namespace restriction argument",
-                         not any(a.startswith("--watch-namespaces") for a in container.get("args") or []),
+                         not any(a.startswith("--namespaces") for a in container.get("args") or []),
                          f"{container.get('args')}")
         checks.check("defaults: ClusterRole and ClusterRoleBinding",
                      len(by_kind(objects, "ClusterRole")) == 1 and len(by_kind(objects, "ClusterRoleBinding")) == 1,
@@ -285,7 +293,7 @@ def main() -> int:
             container = deployment["spec"]["template"]["spec"]["containers"][0]
             args = container.get("args") or []
             checks.check("all-on: watched namespaces passed to the operator",
-                         f"--watch-namespaces={','.join(watch)}" in args, f"{args}")
+                         f"--namespaces={','.join(watch)}" in args, f"{args}")
             checks.check("all-on: extra argument passed", "--render-check-extra-arg" in args, f"{args}")
             checks.check("all-on: image from values",
                          container["image"] == "registry.example.com/ai-orchestrator:0.1.0-test", container["image"])
