@@ -1,9 +1,8 @@
 //! `ai-orchestrator`: the server binary and its administrative subcommands.
 
-mod policy_cmd;
-
 use std::process::ExitCode;
 
+use ai_orchestrator::{config, healthcheck, policy_cmd, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -15,14 +14,38 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start the HTTP server.
+    Serve(config::ServeArgs),
+    /// Check a running server's /health (exit 0 when healthy).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Check, validate or print policy documents without starting a server.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
 }
 
+fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => block_on(serve::run(args)),
+        Command::Healthcheck(args) => block_on(healthcheck::run(args)),
         Command::Policy(cmd) => policy_cmd::run(cmd),
     }
 }

@@ -1,0 +1,206 @@
+//! Building the application: storage, first-start bootstrap, the snapshot,
+//! and the router with its layers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use tower::ServiceBuilder;
+
+use crate::audit::{Audit, AuditEvent, Outcome};
+use crate::auth::guard::LoginGuard;
+use crate::auth::identity::Identities;
+use crate::auth::jwt::{JwtKeys, KeySource};
+use crate::auth::passwords;
+use crate::config::Settings;
+use crate::db::{Db, UserRow, now_ms};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::reload::{self, ReloadStatus};
+use crate::scopes::Scopes;
+use crate::state::AppState;
+
+/// The key set used without `jwt-keys.json`: `AI_JWT_SECRET_KEY`, else a
+/// generated key persisted in the data dir. `None` when the secrets dir has keys.
+fn fallback_jwt(settings: &Settings) -> anyhow::Result<Option<JwtKeys>> {
+    if let Some(secret) = &settings.jwt.env_secret {
+        return Ok(Some(JwtKeys::new(
+            "env".into(),
+            vec![("env".into(), secret.expose().as_bytes().to_vec(), None)],
+            KeySource::Environment,
+        )));
+    }
+    if settings.secrets_dir.join(reload::JWT_KEYS_FILE).exists() {
+        return Ok(None);
+    }
+    let secret = reload::generated_jwt_secret(&settings.data_dir)?;
+    Ok(Some(JwtKeys::new("local".into(), vec![("local".into(), secret, None)], KeySource::Generated)))
+}
+
+/// Where the first admin's password comes from.
+enum AdminPassword {
+    Configured(String),
+    Generated(String),
+}
+
+fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
+    if let Some(p) = &settings.admin_password {
+        return Ok(AdminPassword::Configured(p.expose().to_string()));
+    }
+    let path = settings.secrets_dir.join(reload::ADMIN_PASSWORD_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let p = text.trim_end_matches(['\r', '\n']).to_string();
+            if p.is_empty() {
+                anyhow::bail!("{} is empty", path.display());
+            }
+            Ok(AdminPassword::Configured(p))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(AdminPassword::Generated(passwords::generate())),
+        Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
+    }
+}
+
+/// Creates the `admin` user when there are no users at all.
+async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow::Result<()> {
+    if !db.list_users().await?.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match admin_password(settings)? {
+        AdminPassword::Configured(p) => (p, false),
+        AdminPassword::Generated(p) => (p, true),
+    };
+    if password.len() < passwords::MIN_LEN {
+        anyhow::bail!(
+            "the configured admin password is shorter than {} characters",
+            passwords::MIN_LEN
+        );
+    }
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || passwords::hash_blocking(&password)).await??
+    };
+    let now = now_ms();
+    let created = db
+        .insert_user(&UserRow {
+            username: "admin".into(),
+            password_hash: hash,
+            scopes: Scopes::ADMIN,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    if created {
+        if generated {
+            // Printed once, on purpose: it is stored nowhere else in clear.
+            eprintln!(
+                "\n  Created user 'admin' with generated password: {password}\n  \
+                 (shown only now; set AI_ADMIN_PASSWORD or <secrets-dir>/admin-password to choose it)\n"
+            );
+        }
+        audit
+            .record(
+                AuditEvent::new("user.create", Outcome::Success)
+                    .actor("system")
+                    .target("admin")
+                    .reason(if generated { "first start; generated password" } else { "first start; configured password" }),
+            )
+            .await;
+    }
+    Ok(())
+}
+
+/// Opens storage, bootstraps, loads the configuration; refuses to start on any error.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    if !crate::auth::jwt::is_supported(settings.jwt.algorithm) {
+        anyhow::bail!("unsupported JWT algorithm");
+    }
+    let fallback = fallback_jwt(&settings)?.map(Arc::new);
+    let candidate = reload::load_candidate(&settings, fallback.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    if candidate.policy_source == reload::PolicySource::BuiltInDefault {
+        tracing::warn!(
+            path = %settings.policy_path().display(),
+            "no policy file: running with the built-in default policy"
+        );
+    }
+    let db = Db::connect(&settings.database_url).await?;
+    let audit = Audit::new(db.clone(), settings.audit_log_path.clone())
+        .await
+        .context("cannot open the audit log file")?;
+    bootstrap_admin(&settings, &db, &audit).await?;
+    let identities = Identities::load(&db).await.context("cannot load users")?;
+    let dummy_hash: Arc<str> = {
+        let random = passwords::generate();
+        tokio::task::spawn_blocking(move || passwords::hash_blocking(&random)).await??.into()
+    };
+    let snapshot = candidate.into_snapshot(1);
+    let limiter = RateLimits::new(&snapshot.policy);
+    let metrics = Metrics::new();
+    metrics.policy_generation.set(1);
+    Ok(AppState {
+        settings: Arc::new(settings),
+        db,
+        current: Arc::new(ArcSwap::from_pointee(snapshot)),
+        fallback_jwt: fallback,
+        reload_lock: Arc::new(tokio::sync::Mutex::new(())),
+        reload_status: Arc::new(Mutex::new(ReloadStatus::default())),
+        audit,
+        metrics: Arc::new(metrics),
+        limiter: Arc::new(limiter),
+        identities: Arc::new(identities),
+        login_guard: Arc::new(LoginGuard::default()),
+        dummy_hash,
+        started_at: now_ms(),
+    })
+}
+
+/// The router with every layer, outermost first: context, CORS, authenticate,
+/// rate limit, scope check (see [`crate::pipeline`]).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::routes::router())
+        .merge(crate::openapi::router())
+        .merge(crate::agent_api::router())
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(state.clone(), crate::pipeline::context))
+                .layer(from_fn_with_state(state.clone(), crate::cors::middleware))
+                .layer(from_fn_with_state(state.clone(), crate::pipeline::authenticate_layer))
+                .layer(from_fn_with_state(state.clone(), crate::pipeline::rate_limit))
+                .layer(from_fn_with_state(state.clone(), crate::pipeline::require_scope)),
+        )
+        .with_state(state)
+}
+
+/// Builds state and router (what `serve`, tests and benchmarks use).
+pub async fn build_app(settings: Settings) -> anyhow::Result<(Router, AppState)> {
+    let state = build_state(settings).await?;
+    Ok((router(state.clone()), state))
+}
+
+/// Periodic upkeep: evict idle rate-limit keys and login failures, flush API
+/// key last-use times, purge long-expired refresh tokens.
+pub fn spawn_maintenance(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            state.identities.flush_last_used(&state.db).await;
+            if n.is_multiple_of(6) {
+                state.limiter.evict();
+                state.login_guard.evict();
+            }
+            if n.is_multiple_of(360)
+                && let Err(err) = state.db.purge_expired_refresh().await
+            {
+                tracing::warn!(error = %err, "cannot purge expired refresh tokens");
+            }
+        }
+    });
+}

@@ -1,0 +1,136 @@
+//! The audit trail: every security-relevant event becomes one database row
+//! and one JSON log line on target `audit`. Callers pass only names, ids and
+//! reasons — never a password, token or key.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+use crate::db::{AuditRow, Db, now_ms};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// One event; build with [`AuditEvent::new`] and the setters.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub ip: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub request_id: String,
+}
+
+impl AuditEvent {
+    pub fn new(action: impl Into<String>, outcome: Outcome) -> Self {
+        AuditEvent {
+            actor: "-".into(),
+            ip: "-".into(),
+            action: action.into(),
+            target: String::new(),
+            outcome,
+            reason: String::new(),
+            request_id: String::new(),
+        }
+    }
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+    /// Client IP and request id of the request being served.
+    pub fn context(mut self, ctx: &crate::state::RequestContext) -> Self {
+        self.ip = ctx.client_ip.to_string();
+        self.request_id = ctx.request_id.clone();
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Audit {
+    db: Db,
+    file: Option<Arc<Mutex<tokio::fs::File>>>,
+}
+
+impl Audit {
+    /// `file` (AI_AUDIT_LOG_PATH) receives a copy of each JSON line when set.
+    pub async fn new(db: Db, file: Option<PathBuf>) -> anyhow::Result<Audit> {
+        let file = match file {
+            Some(path) => {
+                if let Some(parent) = path.parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                let f = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
+                Some(Arc::new(Mutex::new(f)))
+            }
+            None => None,
+        };
+        Ok(Audit { db, file })
+    }
+
+    /// Records an event. A storage failure is logged, never hidden and never
+    /// turned into a failed request.
+    pub async fn record(&self, event: AuditEvent) {
+        let row = AuditRow {
+            id: 0,
+            ts: now_ms(),
+            actor: event.actor,
+            ip: event.ip,
+            action: event.action,
+            target: event.target,
+            outcome: event.outcome.as_str().into(),
+            reason: event.reason,
+            request_id: event.request_id,
+        };
+        tracing::info!(
+            target: "audit",
+            ts = row.ts,
+            actor = %row.actor,
+            ip = %row.ip,
+            action = %row.action,
+            audit_target = %row.target,
+            outcome = %row.outcome,
+            reason = %row.reason,
+            request_id = %row.request_id,
+            "audit"
+        );
+        if let Some(file) = &self.file {
+            let mut line = serde_json::to_string(&row).unwrap_or_default();
+            line.push('\n');
+            let mut f = file.lock().await;
+            if let Err(err) = f.write_all(line.as_bytes()).await {
+                tracing::error!(error = %err, "cannot append to the audit log file");
+            }
+        }
+        if let Err(err) = self.db.insert_audit(&row).await {
+            tracing::error!(error = %err, action = %row.action, "cannot store an audit row");
+        }
+    }
+}

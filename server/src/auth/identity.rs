@@ -1,0 +1,125 @@
+//! The in-memory view of users and API keys consulted on every request, so
+//! that disabling a user or revoking a key takes effect at once without a
+//! database read per request. Every write through the API updates it in the
+//! same handler, after the database write succeeded.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use crate::db::{ApiKeyRow, Db, UserRow};
+use crate::scopes::Scopes;
+
+#[derive(Clone, Copy, Debug)]
+pub struct UserState {
+    pub scopes: Scopes,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyState {
+    pub id: String,
+    pub owner: String,
+    pub scopes: Scopes,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct Identities {
+    users: RwLock<HashMap<String, UserState>>,
+    /// Active stored keys by the hex SHA-256 of the key.
+    keys: RwLock<HashMap<String, KeyState>>,
+    /// Key id → last use (unix ms), written to the database in batches.
+    last_used: Mutex<HashMap<String, i64>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Identities {
+    pub async fn load(db: &Db) -> Result<Identities, sqlx::Error> {
+        let ids = Identities::default();
+        for user in db.list_users().await? {
+            ids.put_user(&user);
+        }
+        for key in db.list_api_keys(None).await? {
+            ids.put_key(&key);
+        }
+        Ok(ids)
+    }
+
+    pub fn user(&self, username: &str) -> Option<UserState> {
+        read(&self.users).get(username).copied()
+    }
+
+    pub fn put_user(&self, user: &UserRow) {
+        write(&self.users).insert(
+            user.username.clone(),
+            UserState { scopes: user.scopes, disabled: user.disabled },
+        );
+    }
+
+    pub fn remove_user(&self, username: &str) {
+        write(&self.users).remove(username);
+        write(&self.keys).retain(|_, k| k.owner != username);
+    }
+
+    pub fn key(&self, hash: &str) -> Option<KeyState> {
+        read(&self.keys).get(hash).cloned()
+    }
+
+    pub fn put_key(&self, key: &ApiKeyRow) {
+        if key.revoked {
+            self.remove_key(&key.id);
+            return;
+        }
+        write(&self.keys).insert(
+            key.key_hash.clone(),
+            KeyState {
+                id: key.id.clone(),
+                owner: key.owner.clone(),
+                scopes: key.scopes,
+                expires_at: key.expires_at,
+            },
+        );
+    }
+
+    pub fn remove_key(&self, id: &str) {
+        write(&self.keys).retain(|_, k| k.id != id);
+    }
+
+    pub fn touch_key(&self, id: &str, now: i64) {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), now);
+    }
+
+    /// Writes pending `last_used_at` values; on failure they are kept for the next flush.
+    pub async fn flush_last_used(&self, db: &Db) {
+        let pending: Vec<(String, i64)> = {
+            let mut map = self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+            map.drain().collect()
+        };
+        if let Err(err) = db.flush_last_used(&pending).await {
+            tracing::warn!(error = %err, "cannot store API key last-use times; will retry");
+            let mut map = self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, ts) in pending {
+                let entry = map.entry(id).or_insert(ts);
+                *entry = (*entry).max(ts);
+            }
+        }
+    }
+
+    /// The pending (not yet flushed) last use of a key, newer than the stored one.
+    pub fn pending_last_used(&self, id: &str) -> Option<i64> {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+}

@@ -1,0 +1,238 @@
+//! Access tokens: HS* JWTs with a `kid`, pinned algorithm, issuer, audience,
+//! `type: access`, and a small leeway. Keys come from the current snapshot.
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::JwtSettings;
+
+/// One verification (and possibly signing) key.
+#[derive(Clone)]
+pub struct JwtKey {
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// Unix ms after which the key stops signing; it verifies until this plus the token lifetime.
+    pub retired_at: Option<i64>,
+}
+
+/// Where the keys came from, shown (without the keys) in the security config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    SecretsDir,
+    Environment,
+    Generated,
+}
+
+/// The key set of one snapshot.
+#[derive(Clone)]
+pub struct JwtKeys {
+    pub signing_kid: String,
+    pub keys: HashMap<String, JwtKey>,
+    pub source: KeySource,
+}
+
+/// Shows key ids only, never key material.
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("signing_kid", &self.signing_kid)
+            .field("kids", &self.kids())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl JwtKeys {
+    /// Builds a key set; `secrets` are raw key bytes (already length-checked).
+    pub fn new(signing_kid: String, secrets: Vec<(String, Vec<u8>, Option<i64>)>, source: KeySource) -> JwtKeys {
+        let keys = secrets
+            .into_iter()
+            .map(|(kid, secret, retired_at)| {
+                let key = JwtKey {
+                    kid: kid.clone(),
+                    encoding: EncodingKey::from_secret(&secret),
+                    decoding: DecodingKey::from_secret(&secret),
+                    retired_at,
+                };
+                (kid, key)
+            })
+            .collect();
+        JwtKeys { signing_kid, keys, source }
+    }
+
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.keys.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub jti: String,
+    pub scopes: Vec<String>,
+    #[serde(rename = "type")]
+    pub token_type: String,
+}
+
+/// Why a token was refused (logged and audited; never contains the token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtError {
+    Malformed,
+    UnknownKey,
+    RetiredKey,
+    BadSignatureOrClaims,
+    Expired,
+    NotAccess,
+    IssuedInFuture,
+}
+
+impl JwtError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtError::Malformed => "malformed token",
+            JwtError::UnknownKey => "unknown signing key",
+            JwtError::RetiredKey => "signing key retired",
+            JwtError::BadSignatureOrClaims => "invalid signature, algorithm, issuer or audience",
+            JwtError::Expired => "token expired",
+            JwtError::NotAccess => "not an access token",
+            JwtError::IssuedInFuture => "token issued in the future",
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    jiff::Timestamp::now().as_second().max(0) as u64
+}
+
+/// Signs an access token with the signing key; returns the token and its `jti`.
+pub fn issue(
+    keys: &JwtKeys,
+    settings: &JwtSettings,
+    username: &str,
+    scopes: Vec<String>,
+) -> anyhow::Result<(String, String)> {
+    let key = keys
+        .keys
+        .get(&keys.signing_kid)
+        .ok_or_else(|| anyhow::anyhow!("the signing key id is not in the key set"))?;
+    let now = now_secs();
+    let mut jti_bytes = [0u8; 16];
+    rand::fill(&mut jti_bytes);
+    let jti = hex::encode(jti_bytes);
+    let claims = AccessClaims {
+        sub: username.to_string(),
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        exp: now + settings.access_ttl.as_secs(),
+        iat: now,
+        jti: jti.clone(),
+        scopes,
+        token_type: "access".into(),
+    };
+    let mut header = Header::new(settings.algorithm);
+    header.kid = Some(key.kid.clone());
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+    Ok((token, jti))
+}
+
+/// Verifies signature, algorithm, key id and lifetime, issuer, audience and type.
+pub fn verify(keys: &JwtKeys, settings: &JwtSettings, token: &str) -> Result<AccessClaims, JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if header.alg != settings.algorithm {
+        return Err(JwtError::BadSignatureOrClaims);
+    }
+    let kid = header.kid.ok_or(JwtError::UnknownKey)?;
+    let key = keys.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
+    if let Some(retired_at) = key.retired_at {
+        let grace_ms = i64::try_from(settings.access_ttl.as_millis()).unwrap_or(i64::MAX);
+        if crate::db::now_ms() > retired_at.saturating_add(grace_ms) {
+            return Err(JwtError::RetiredKey);
+        }
+    }
+    let mut validation = Validation::new(settings.algorithm);
+    validation.algorithms = vec![settings.algorithm];
+    validation.leeway = settings.leeway_seconds;
+    validation.validate_exp = true;
+    validation.validate_nbf = false;
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud", "jti"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|err| {
+        match err.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
+            _ => JwtError::BadSignatureOrClaims,
+        }
+    })?;
+    let claims = data.claims;
+    if claims.token_type != "access" {
+        return Err(JwtError::NotAccess);
+    }
+    if claims.iat > now_secs() + settings.leeway_seconds {
+        return Err(JwtError::IssuedInFuture);
+    }
+    Ok(claims)
+}
+
+/// The only algorithms a key set may be used with (shared secrets).
+pub fn is_supported(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            algorithm: Algorithm::HS256,
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(3600),
+            env_secret: None,
+            issuer: "ai-orchestrator".into(),
+            audience: "ai-orchestrator".into(),
+            leeway_seconds: 5,
+        }
+    }
+
+    fn keys(retired_at: Option<i64>) -> JwtKeys {
+        JwtKeys::new(
+            "k1".into(),
+            vec![("k1".into(), vec![7u8; 32], retired_at)],
+            KeySource::Environment,
+        )
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_tampering_fails() {
+        let (token, jti) = issue(&keys(None), &settings(), "alice", vec!["read".into()]).unwrap();
+        let claims = verify(&keys(None), &settings(), &token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.jti), ("alice", jti));
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(verify(&keys(None), &settings(), &tampered).is_err());
+        let mut other = settings();
+        other.audience = "other".into();
+        assert_eq!(verify(&keys(None), &other, &token).unwrap_err(), JwtError::BadSignatureOrClaims);
+    }
+
+    #[test]
+    fn retired_keys_stop_after_the_grace_period() {
+        let (token, _) = issue(&keys(None), &settings(), "alice", vec![]).unwrap();
+        let recently = crate::db::now_ms() - 1_000;
+        assert!(verify(&keys(Some(recently)), &settings(), &token).is_ok());
+        let long_ago = crate::db::now_ms() - 120_000;
+        assert_eq!(verify(&keys(Some(long_ago)), &settings(), &token).unwrap_err(), JwtError::RetiredKey);
+    }
+}

@@ -1,0 +1,62 @@
+//! The OpenAPI document served at `/api/openapi.json`.
+
+use axum::Json;
+use axum::routing::get;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+use crate::state::AppState;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ai-orchestrator", description = "AI-agent backend whose tools act only as a policy allows."),
+    paths(
+        routes::health::health,
+        routes::health::ready,
+        routes::health::metrics,
+        routes::auth::login,
+        routes::auth::refresh_tokens,
+        routes::auth::logout,
+        routes::auth::me,
+        routes::users::create_user,
+        routes::users::list_users,
+        routes::users::update_user,
+        routes::users::delete_user,
+        routes::apikeys::create_key,
+        routes::apikeys::list_keys,
+        routes::apikeys::revoke_key,
+        routes::security::config,
+        routes::security::rate_limit_stats,
+        routes::audit::list,
+        openapi_json,
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health"), (name = "auth"), (name = "users", description = "admin only"),
+        (name = "apikeys"), (name = "security", description = "admin only"),
+    )
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, description = "this document")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/api/openapi.json", get(openapi_json))
+}

@@ -1,0 +1,225 @@
+//! The request pipeline, outermost first: context (request id, client IP,
+//! metrics) → CORS → authenticate → rate limit → scope check → handler.
+//!
+//! Authentication runs before the rate limit (it is cheap: an HMAC or a
+//! SHA-256 plus map lookups) so that budgets are keyed by verified identity;
+//! refused or missing credentials fall back to the client-IP budget, and
+//! are turned into a 401 only after the budget was charged.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::principal::{AuthOutcome, authenticate};
+use crate::error::ApiError;
+use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
+use crate::ratelimit::{Decision, UNMATCHED};
+use crate::scopes::{RouteAccess, access_for};
+use crate::state::{AppState, RequestContext};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| UNMATCHED.to_string())
+}
+
+/// The client IP: the peer, unless the peer is a trusted proxy, in which case
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        for part in text.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => chain.push(ip),
+                Err(_) => return peer,
+            }
+        }
+    }
+    let mut client = peer;
+    for ip in chain.into_iter().rev() {
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 12];
+            rand::fill(&mut bytes);
+            hex::encode(bytes)
+        })
+}
+
+/// Request id, client IP, and request metrics.
+pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let snapshot = state.snapshot();
+    let ctx = RequestContext {
+        client_ip: client_ip(peer, req.headers(), snapshot.policy.trusted_proxies()),
+        request_id: request_id(req.headers()),
+    };
+    drop(snapshot);
+    let route = route_of(&req);
+    let method = req.method().to_string();
+    let id = ctx.request_id.clone();
+    req.extensions_mut().insert(ctx);
+    let mut response = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels { method, route: route.clone(), status: response.status().as_u16() })
+        .inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Looks at the credentials and records the outcome; never rejects by itself.
+pub async fn authenticate_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let outcome = authenticate(&state, req.headers());
+    req.extensions_mut().insert(outcome);
+    next.run(req).await
+}
+
+fn context_of(req: &Request) -> RequestContext {
+    req.extensions().get::<RequestContext>().cloned().unwrap_or(RequestContext {
+        client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        request_id: String::new(),
+    })
+}
+
+fn set_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: u64) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+}
+
+/// Charges the request to its identity's (or IP's) budget on its route.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ctx = context_of(&req);
+    let key = match req.extensions().get::<AuthOutcome>() {
+        Some(AuthOutcome::Authenticated(p)) => p.identity(),
+        _ => format!("ip:{}", ctx.client_ip),
+    };
+    let route = route_of(&req);
+    match state.limiter.check(&route, &key) {
+        Decision::Disabled => next.run(req).await,
+        Decision::Allowed { limit, remaining, reset } => {
+            let mut response = next.run(req).await;
+            set_rate_headers(response.headers_mut(), limit, remaining, reset);
+            response
+        }
+        Decision::Limited { limit, retry_after, reset } => {
+            state
+                .metrics
+                .rate_limited
+                .get_or_create(&RouteLabels { route: route.clone() })
+                .inc();
+            let audit = state.audit.clone();
+            let event = AuditEvent::new("rate_limit", Outcome::Denied)
+                .context(&ctx)
+                .actor(key)
+                .target(format!("{} {route}", req.method()))
+                .reason(format!("budget of {limit} exhausted; retry after {retry_after}s"));
+            tokio::spawn(async move { audit.record(event).await });
+            let mut response = ApiError::TooManyRequests { retry_after }.into_response();
+            set_rate_headers(response.headers_mut(), limit, 0, reset);
+            response
+        }
+    }
+}
+
+/// Enforces the route table: 401 without valid credentials, 403 without the scope.
+pub async fn require_scope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let access = access_for(req.method(), &route);
+    if access == RouteAccess::Public {
+        return next.run(req).await;
+    }
+    let ctx = context_of(&req);
+    let target = format!("{} {route}", req.method());
+    let outcome = req.extensions().get::<AuthOutcome>().cloned().unwrap_or(AuthOutcome::Anonymous);
+    let (error, actor, reason) = match outcome {
+        AuthOutcome::Authenticated(principal) => match access {
+            RouteAccess::Scope(scope) if !principal.has_scope(scope) => (
+                ApiError::Forbidden(format!("Missing required scope: {scope}")),
+                principal.identity(),
+                format!("missing scope {scope}"),
+            ),
+            _ => return next.run(req).await,
+        },
+        AuthOutcome::Anonymous => (ApiError::unauthorized(), "-".to_string(), "no credentials".to_string()),
+        AuthOutcome::Refused(why) => {
+            state
+                .metrics
+                .auth_failures
+                .get_or_create(&ReasonLabels { reason: why.to_string() })
+                .inc();
+            (
+                ApiError::Unauthorized("Could not validate credentials".into()),
+                "-".to_string(),
+                why.to_string(),
+            )
+        }
+    };
+    let outcome = if matches!(error, ApiError::Forbidden(_)) { Outcome::Denied } else { Outcome::Failure };
+    let action = if matches!(error, ApiError::Forbidden(_)) { "access.forbidden" } else { "access.unauthorized" };
+    state
+        .audit
+        .record(AuditEvent::new(action, outcome).context(&ctx).actor(actor).target(target).reason(reason))
+        .await;
+    error.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.1.1.1"));
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_ip(proxy, &headers, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_ip(proxy, &headers, &[]), proxy);
+        headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_ip(proxy, &headers, &trusted), proxy);
+    }
+}

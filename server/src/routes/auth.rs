@@ -1,0 +1,270 @@
+//! `/api/auth/login`, `/refresh`, `/logout`, `/me`.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header;
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::{AuthMethod, Principal, jwt, passwords, refresh};
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::scopes::Scopes;
+use crate::state::{AppState, RequestContext};
+
+/// OAuth2 password form or JSON.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// Optional space-separated scopes to narrow the token to.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Scopes,
+    pub auth_method: AuthMethod,
+    pub disabled: bool,
+}
+
+const BAD_LOGIN: &str = "Incorrect username or password";
+
+/// Reads the login body as a form or as JSON, by content type.
+async fn login_body(state: &AppState, req: Request) -> ApiResult<LoginRequest> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        Form::<LoginRequest>::from_request(req, state)
+            .await
+            .map(|Form(body)| body)
+            .map_err(|_| ApiError::BadRequest("login form needs username and password fields".into()))
+    } else if content_type.starts_with("application/json") {
+        Json::<LoginRequest>::from_request(req, state)
+            .await
+            .map(|Json(body)| body)
+            .map_err(|_| ApiError::BadRequest("login JSON needs string fields username and password".into()))
+    } else {
+        Err(ApiError::BadRequest(
+            "send the login as application/x-www-form-urlencoded or application/json".into(),
+        ))
+    }
+}
+
+/// Issues an access token and a refresh token in `family`.
+pub async fn issue_pair(
+    state: &AppState,
+    username: &str,
+    scopes: Scopes,
+    family: &str,
+) -> ApiResult<TokenResponse> {
+    let snapshot = state.snapshot();
+    let names = scopes.names().into_iter().map(String::from).collect();
+    let (access_token, _jti) =
+        jwt::issue(&snapshot.jwt, &state.settings.jwt, username, names).map_err(ApiError::internal)?;
+    let (refresh_token, hash) = refresh::generate();
+    let expires_at = now_ms() + i64::try_from(state.settings.jwt.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    state.db.insert_refresh(&hash, family, username, expires_at).await?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "bearer".into(),
+        expires_in: state.settings.jwt.access_ttl.as_secs(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body(content = LoginRequest, content_type = "application/x-www-form-urlencoded", description = "or the same fields as application/json"),
+    responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
+        (status = 429, description = "too many failures for this username or IP")))]
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    req: Request,
+) -> ApiResult<Json<TokenResponse>> {
+    let body = login_body(&state, req).await?;
+    let username = body.username.trim().to_string();
+    let ip = ctx.client_ip.to_string();
+    if let Some(retry_after) = state.login_guard.locked(&username, &ip) {
+        state
+            .audit
+            .record(
+                AuditEvent::new("auth.login", Outcome::Denied)
+                    .context(&ctx)
+                    .actor(&username)
+                    .reason("locked out after repeated failures"),
+            )
+            .await;
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    let stored = state.db.get_user(&username).await?;
+    let hash = stored
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.to_string());
+    let password_ok = passwords::verify(body.password, hash).await;
+    let user = match stored {
+        Some(user) if password_ok && !user.disabled => user,
+        other => {
+            state.login_guard.record_failure(&username, &ip);
+            let reason = match other {
+                None => "unknown user",
+                Some(u) if u.disabled && password_ok => "user disabled",
+                Some(_) => "wrong password",
+            };
+            state
+                .audit
+                .record(
+                    AuditEvent::new("auth.login", Outcome::Failure)
+                        .context(&ctx)
+                        .actor(&username)
+                        .reason(reason),
+                )
+                .await;
+            return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
+        }
+    };
+    state.login_guard.record_success(&user.username);
+    let scopes = match body.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => user.scopes,
+        Some(requested) => {
+            let names: Vec<&str> = requested.split_whitespace().collect();
+            let wanted = Scopes::parse_names(&names).map_err(ApiError::BadRequest)?;
+            wanted.intersect(user.scopes)
+        }
+    };
+    let pair = issue_pair(&state, &user.username, scopes, &refresh::new_family()).await?;
+    state
+        .audit
+        .record(AuditEvent::new("auth.login", Outcome::Success).context(&ctx).actor(&user.username))
+        .await;
+    Ok(Json(pair))
+}
+
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, description = "unknown, expired, revoked or reused token")))]
+pub async fn refresh_tokens(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let hash = crate::auth::api_keys::hash_key(body.refresh_token.trim());
+    let fail = |actor: String, reason: &'static str| {
+        let state = state.clone();
+        let ctx = ctx.clone();
+        async move {
+            state
+                .audit
+                .record(AuditEvent::new("auth.refresh", Outcome::Failure).context(&ctx).actor(actor).reason(reason))
+                .await;
+            ApiError::Unauthorized("Invalid refresh token".into())
+        }
+    };
+    let Some(row) = state.db.get_refresh(&hash).await? else {
+        return Err(fail("-".into(), "unknown refresh token").await);
+    };
+    if row.used {
+        let revoked = state.db.revoke_refresh_family(&row.family_id).await?;
+        state
+            .audit
+            .record(
+                AuditEvent::new("auth.refresh_reuse", Outcome::Denied)
+                    .context(&ctx)
+                    .actor(&row.username)
+                    .target(format!("family {}", row.family_id))
+                    .reason(format!("a used refresh token was presented again; {revoked} tokens revoked")),
+            )
+            .await;
+        return Err(ApiError::Unauthorized("Invalid refresh token".into()));
+    }
+    if row.revoked {
+        return Err(fail(row.username, "revoked refresh token").await);
+    }
+    if row.expires_at <= now_ms() {
+        return Err(fail(row.username, "expired refresh token").await);
+    }
+    let Some(user) = state.identities.user(&row.username).filter(|u| !u.disabled) else {
+        return Err(fail(row.username, "user disabled or deleted").await);
+    };
+    if !state.db.consume_refresh(&row.token_hash).await? {
+        // Used concurrently by someone else between our read and write: a reuse.
+        state.db.revoke_refresh_family(&row.family_id).await?;
+        return Err(fail(row.username, "refresh token used concurrently").await);
+    }
+    let pair = issue_pair(&state, &row.username, user.scopes, &row.family_id).await?;
+    state
+        .audit
+        .record(AuditEvent::new("auth.refresh", Outcome::Success).context(&ctx).actor(&row.username))
+        .await;
+    Ok(Json(pair))
+}
+
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = Message)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Json<Message>> {
+    let hash = crate::auth::api_keys::hash_key(body.refresh_token.trim());
+    let (actor, outcome, reason) = match state.db.get_refresh(&hash).await? {
+        Some(row) => {
+            state.db.revoke_refresh_family(&row.family_id).await?;
+            (row.username, Outcome::Success, String::new())
+        }
+        None => ("-".to_string(), Outcome::Failure, "unknown refresh token".to_string()),
+    };
+    state
+        .audit
+        .record(AuditEvent::new("auth.logout", outcome).context(&ctx).actor(actor).reason(reason))
+        .await;
+    Ok(Json(Message { message: "Logged out".into() }))
+}
+
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Me), (status = 401, description = "not authenticated")))]
+pub async fn me(principal: Principal) -> Json<Me> {
+    Json(Me {
+        username: principal.username,
+        scopes: principal.scopes,
+        auth_method: principal.auth_method,
+        disabled: false,
+    })
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh_tokens))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/me", get(me))
+}

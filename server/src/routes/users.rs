@@ -1,0 +1,216 @@
+//! `/api/auth/users` (admin): create, list, disable, change scopes, reset password, delete.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::{Principal, passwords};
+use crate::db::{UserRow, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::rfc3339;
+use crate::scopes::{Scope, Scopes};
+use crate::state::{AppState, RequestContext};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    pub password: String,
+    /// Default: `["read"]`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<Scopes>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub disabled: Option<bool>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<Scopes>,
+    /// A new password (a reset); every refresh token of the user is revoked.
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub username: String,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Scopes,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&UserRow> for UserOut {
+    fn from(u: &UserRow) -> Self {
+        UserOut {
+            username: u.username.clone(),
+            scopes: u.scopes,
+            disabled: u.disabled,
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+pub fn validate_username(name: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-@".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "username must be 1-64 characters of letters, digits, '.', '_', '-', '@'".into(),
+        ))
+    }
+}
+
+#[utoipa::path(post, path = "/api/auth/users", tag = "users", request_body = CreateUser,
+    security(("bearer" = [])), responses((status = 201, body = UserOut), (status = 409, description = "name taken")))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    principal: Principal,
+    Json(body): Json<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    principal.require(Scope::Admin)?;
+    validate_username(&body.username)?;
+    passwords::validate_new(&body.password)?;
+    let scopes = body.scopes.unwrap_or(Scopes::of([Scope::Read]));
+    if scopes.is_empty() {
+        return Err(ApiError::BadRequest("scopes must not be empty".into()));
+    }
+    let now = now_ms();
+    let user = UserRow {
+        username: body.username.clone(),
+        password_hash: passwords::hash(body.password).await?,
+        scopes,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    if !state.db.insert_user(&user).await? {
+        return Err(ApiError::Conflict(format!("user {:?} already exists", user.username)));
+    }
+    state.identities.put_user(&user);
+    state
+        .audit
+        .record(
+            AuditEvent::new("user.create", Outcome::Success)
+                .context(&ctx)
+                .actor(principal.identity())
+                .target(&user.username)
+                .reason(format!("scopes {}", scopes.to_db())),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(UserOut::from(&user))))
+}
+
+#[utoipa::path(get, path = "/api/auth/users", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Vec<UserOut>)))]
+pub async fn list_users(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<UserOut>>> {
+    principal.require(Scope::Admin)?;
+    Ok(Json(state.db.list_users().await?.iter().map(UserOut::from).collect()))
+}
+
+#[utoipa::path(patch, path = "/api/auth/users/{username}", tag = "users", request_body = UpdateUser,
+    params(("username" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UserOut), (status = 404, description = "no such user")))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    principal: Principal,
+    Path(username): Path<String>,
+    Json(body): Json<UpdateUser>,
+) -> ApiResult<Json<UserOut>> {
+    principal.require(Scope::Admin)?;
+    let mut user = state
+        .db
+        .get_user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {username:?} not found")))?;
+    let own = username == principal.username;
+    let mut changes = Vec::new();
+    if let Some(disabled) = body.disabled {
+        if own && disabled {
+            return Err(ApiError::BadRequest("you cannot disable yourself".into()));
+        }
+        user.disabled = disabled;
+        changes.push(if disabled { "disabled".to_string() } else { "enabled".to_string() });
+    }
+    if let Some(scopes) = body.scopes {
+        if scopes.is_empty() {
+            return Err(ApiError::BadRequest("scopes must not be empty".into()));
+        }
+        if own && !scopes.has(Scope::Admin) {
+            return Err(ApiError::BadRequest("you cannot remove your own admin scope".into()));
+        }
+        user.scopes = scopes;
+        changes.push(format!("scopes {}", scopes.to_db()));
+    }
+    let password_reset = body.password.is_some();
+    if let Some(password) = body.password {
+        passwords::validate_new(&password)?;
+        user.password_hash = passwords::hash(password).await?;
+        changes.push("password reset".into());
+    }
+    user.updated_at = now_ms();
+    if !state.db.update_user(&user).await? {
+        return Err(ApiError::NotFound(format!("user {username:?} not found")));
+    }
+    state.identities.put_user(&user);
+    if user.disabled || password_reset {
+        state.db.revoke_refresh_for_user(&username).await?;
+    }
+    state
+        .audit
+        .record(
+            AuditEvent::new("user.update", Outcome::Success)
+                .context(&ctx)
+                .actor(principal.identity())
+                .target(&username)
+                .reason(changes.join(", ")),
+        )
+        .await;
+    Ok(Json(UserOut::from(&user)))
+}
+
+#[utoipa::path(delete, path = "/api/auth/users/{username}", tag = "users",
+    params(("username" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "deleted with its keys and tokens"), (status = 404, description = "no such user")))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    principal: Principal,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    principal.require(Scope::Admin)?;
+    if username == principal.username {
+        return Err(ApiError::BadRequest("you cannot delete yourself".into()));
+    }
+    if !state.db.delete_user(&username).await? {
+        return Err(ApiError::NotFound(format!("user {username:?} not found")));
+    }
+    state.identities.remove_user(&username);
+    state
+        .audit
+        .record(
+            AuditEvent::new("user.delete", Outcome::Success)
+                .context(&ctx)
+                .actor(principal.identity())
+                .target(&username),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/users", get(list_users).post(create_user))
+        .route("/api/auth/users/{username}", patch(update_user).delete(delete_user))
+}

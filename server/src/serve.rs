@@ -1,0 +1,70 @@
+//! `ai-orchestrator serve`: start the HTTP server.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ServeArgs, Settings};
+
+/// JSON logs on stderr; stdout is kept for the listen address.
+fn init_logging(settings: &Settings) {
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(&args)?;
+    init_logging(&settings);
+    if !settings.auth_enabled {
+        tracing::warn!("AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server");
+    }
+    let (host, port) = (settings.host.clone(), settings.port);
+    let (app, state) = crate::app::build_app(settings).await?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    let _watcher = crate::reload::spawn_watchers(state.clone())?;
+    crate::app::spawn_maintenance(state.clone());
+    let shown = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    println!("listening on http://{addr}");
+    println!(
+        "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
+         (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
+    );
+    tracing::info!(%addr, generation = state.snapshot().generation, "listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    state.identities.flush_last_used(&state.db).await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Shared application state, cheap to clone into every handler.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::audit::Audit;
+use crate::auth::guard::LoginGuard;
+use crate::auth::identity::Identities;
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::reload::{ReloadStatus, Snapshot};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    /// The configuration in force; replaced as a whole on reload.
+    pub current: Arc<ArcSwap<Snapshot>>,
+    /// JWT keys used when the secrets dir has none (environment or generated).
+    pub fallback_jwt: Option<Arc<JwtKeys>>,
+    pub reload_lock: Arc<tokio::sync::Mutex<()>>,
+    pub reload_status: Arc<Mutex<ReloadStatus>>,
+    pub audit: Audit,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimits>,
+    pub identities: Arc<Identities>,
+    pub login_guard: Arc<LoginGuard>,
+    /// An argon2id hash of a random password, verified against for unknown
+    /// users so that a wrong name costs the same time as a wrong password.
+    pub dummy_hash: Arc<str>,
+    pub started_at: i64,
+}
+
+impl AppState {
+    /// The snapshot in force (a cheap pointer copy).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reload_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Per-request facts every layer and handler may need, set first.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The client: the peer, or the `X-Forwarded-For` entry a trusted proxy vouches for.
+    pub client_ip: IpAddr,
+    pub request_id: String,
+}
