@@ -40,8 +40,8 @@ RUN apt-get update \
     && groupadd --system --gid 10001 orchestrator \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
        --shell /usr/sbin/nologin orchestrator \
-    && mkdir -p /data /etc/ai-orchestrator /var/run/secrets/ai-orchestrator \
-    && chown 10001:10001 /data
+    && mkdir -p /data/workspace /etc/ai-orchestrator /var/run/secrets/ai-orchestrator \
+    && chown -R 10001:10001 /data
 COPY --from=builder /out/ai-orchestrator /out/ai-orchestrator-operator /usr/local/bin/
 
 ENV AI_HOST=0.0.0.0 \
