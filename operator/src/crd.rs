@@ -27,6 +27,8 @@ pub const DEFAULT_IMAGE: &str = concat!(
 pub const SERVER_PORT: i32 = 8001;
 
 /// Desired state of one ai-orchestrator server.
+// Several `printcolumn(...)` entries repeat `type_`, which the lint mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "ai-orchestrator.io",
@@ -354,6 +356,7 @@ pub struct AppliedPolicy {
 }
 
 /// Policy rules plus the API keys they declare.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "ai-orchestrator.io",

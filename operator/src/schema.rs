@@ -122,15 +122,14 @@ fn check_node(node: &Value, at: &str, problems: &mut Vec<String>) {
             problems.push(format!("{at}: {forbidden} is not allowed"));
         }
     }
-    if let Some(values) = obj.get("enum").and_then(Value::as_array) {
-        if values
+    if let Some(values) = obj.get("enum").and_then(Value::as_array)
+        && values
             .iter()
             .any(|v| !(v.is_string() || v.is_number() || v.is_boolean()))
-        {
-            problems.push(format!(
-                "{at}: enum with non-scalar values (data-carrying enum)"
-            ));
-        }
+    {
+        problems.push(format!(
+            "{at}: enum with non-scalar values (data-carrying enum)"
+        ));
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(branches) = obj.get(key).and_then(Value::as_array) {

@@ -49,7 +49,7 @@ enum Scenario {
     /// Nothing exists yet but the Orchestrator, its policies and their key Secrets.
     FreshInstall,
     /// The generated Secret exists from an earlier reconcile.
-    GeneratedSecretPresent(Secret),
+    GeneratedSecretPresent(Box<Secret>),
     /// A selected policy fails validation.
     InvalidPolicy,
     /// The referenced admin password Secret does not exist.
@@ -89,7 +89,7 @@ impl ApiServerVerifier {
             ),
             Scenario::GeneratedSecretPresent(existing) => {
                 let mut s = key_secrets();
-                s.push(existing);
+                s.push(*existing);
                 (vec![readonly_policy(), ci_policy()], s)
             }
             Scenario::InvalidPolicy => (vec![readonly_policy(), invalid_policy()], key_secrets()),
@@ -371,7 +371,7 @@ async fn generated_secret_is_not_regenerated_when_present() {
     .auth_secret;
     let (result, recorded, _) = reconcile_once(
         &orch,
-        Scenario::GeneratedSecretPresent(earlier.clone()),
+        Scenario::GeneratedSecretPresent(Box::new(earlier.clone())),
         other_fresh(),
     )
     .await;
