@@ -11,7 +11,7 @@
 # --- dependency cache: cargo-chef turns the manifests into a recipe, so the dependencies
 # are rebuilt only when Cargo.toml/Cargo.lock change, not on every source edit.
 FROM rust:1-bookworm AS chef
-RUN cargo install cargo-chef --locked --version 0.1.77
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
 FROM chef AS planner
@@ -23,7 +23,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p ai-orchestrator -p ai-orchestrator-operator
 COPY Cargo.toml Cargo.lock ./
 COPY policy policy
 COPY server server
