@@ -136,14 +136,27 @@ pub fn write_atomic(
     let (parent, name) = split(&resolved)?;
     let dir = open_dir(parent, &policy.write_roots())?;
 
-    let mode = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+    write_in_dir(&dir, parent, name, contents)?;
+    Ok(resolved)
+}
+
+/// Replaces `name` in the open directory `dir` (whose path is `parent`) by a
+/// fully written and synced temporary file.
+fn write_in_dir(
+    dir: &OwnedFd,
+    parent: &Path,
+    name: &OsStr,
+    contents: &[u8],
+) -> Result<(), SafeWriteError> {
+    let target = parent.join(name);
+    let mode = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => return Err(SafeWriteError::Symlink(resolved)),
+            FileType::Symlink => return Err(SafeWriteError::Symlink(target)),
             FileType::RegularFile => Some(Mode::from_raw_mode(st.st_mode & 0o7777)),
-            _ => return Err(SafeWriteError::NotRegularFile(resolved)),
+            _ => return Err(SafeWriteError::NotRegularFile(target)),
         },
         Err(Errno::NOENT) => None,
-        Err(e) => return Err(io("inspect", &resolved, e)),
+        Err(e) => return Err(io("inspect", &target, e)),
     };
 
     let temp = format!(
@@ -154,7 +167,7 @@ pub fn write_atomic(
     let temp_path = parent.join(&temp);
     let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(
-        &dir,
+        dir,
         temp.as_str(),
         flags,
         mode.unwrap_or(Mode::from_raw_mode(0o644)),
@@ -169,20 +182,18 @@ pub fn write_atomic(
             .map_err(|e| io("write", &temp_path, e))?;
         file.sync_all().map_err(|e| io("sync", &temp_path, e))?;
         // Last look before the rename; the rename itself never follows a link.
-        if let Ok(st) = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        if let Ok(st) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
             && FileType::from_raw_mode(st.st_mode) == FileType::Symlink
         {
-            return Err(SafeWriteError::Symlink(resolved.clone()));
+            return Err(SafeWriteError::Symlink(target.clone()));
         }
-        rustix::fs::renameat(&dir, temp.as_str(), &dir, name)
-            .map_err(|e| io("rename", &resolved, e))
+        rustix::fs::renameat(dir, temp.as_str(), dir, name).map_err(|e| io("rename", &target, e))
     })();
     if let Err(e) = written {
-        let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, temp.as_str(), AtFlags::empty());
         return Err(e);
     }
-    rustix::fs::fsync(&dir).map_err(|e| io("sync", parent, e))?;
-    Ok(resolved)
+    rustix::fs::fsync(dir).map_err(|e| io("sync", parent, e))
 }
 
 /// Opens `path` for reading if the policy allows reading it now, never
@@ -211,4 +222,49 @@ pub fn open_read(policy: &Policy, path: &Path) -> Result<(std::fs::File, PathBuf
         return Err(SafeWriteError::NotRegularFile(resolved));
     }
     Ok((std::fs::File::from(fd), resolved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        (dir, root)
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_is_not_walked_through() {
+        let (_dir, root) = temp_root();
+        std::fs::create_dir(root.join("outside")).expect("mkdir");
+        std::os::unix::fs::symlink(root.join("outside"), root.join("sub")).expect("symlink");
+        let r = open_dir(&root.join("sub"), &[]);
+        assert!(matches!(r, Err(SafeWriteError::Changed { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn a_symlink_appearing_after_the_directory_is_opened_is_not_followed() {
+        let (_dir, root) = temp_root();
+        std::fs::create_dir(root.join("w")).expect("mkdir");
+        std::fs::write(root.join("victim"), "keep").expect("write");
+        let dir = open_dir(&root.join("w"), &[]).expect("open");
+        std::os::unix::fs::symlink(root.join("victim"), root.join("w/t")).expect("symlink");
+        let r = write_in_dir(&dir, &root.join("w"), OsStr::new("t"), b"pwned");
+        assert!(matches!(r, Err(SafeWriteError::Symlink(_))), "{r:?}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("victim")).ok().as_deref(),
+            Some("keep")
+        );
+    }
+
+    #[test]
+    fn parents_are_created_only_strictly_inside_a_root() {
+        let (_dir, root) = temp_root();
+        let write_root = root.join("w");
+        assert!(open_dir(&write_root.join("a/b"), std::slice::from_ref(&write_root)).is_err());
+        std::fs::create_dir(&write_root).expect("mkdir");
+        assert!(open_dir(&write_root.join("a/b"), std::slice::from_ref(&write_root)).is_ok());
+        assert!(write_root.join("a/b").is_dir());
+    }
 }
