@@ -178,6 +178,11 @@ def check_common(checks: Checks, label: str, objects: list[dict], notes: str, ru
     sas = by_kind(objects, "ServiceAccount")
     checks.check(f"{label}: pod runs as the chart's ServiceAccount",
                  [s["metadata"]["name"] for s in sas] == [sa_name], f"{sa_name} vs {[s['metadata'] for s in sas]}")
+    pod_name_label = deployment["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name")
+    checks.check(f"{label}: operator pods cannot be selected by a server Service (name label differs)",
+                 pod_name_label not in (None, "ai-orchestrator"), f"app.kubernetes.io/name={pod_name_label}")
+    checks.check(f"{label}: operator Deployment name cannot clash with an Orchestrator's Deployment",
+                 deployment["metadata"]["name"].endswith("-operator"), deployment["metadata"]["name"])
     replicas = deployment["spec"]["replicas"]
     checks.check(f"{label}: leader election exactly when replicas > 1",
                  ("--leader-election" in args) == (replicas > 1), f"replicas {replicas}, args {args}")

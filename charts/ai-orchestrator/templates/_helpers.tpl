@@ -1,18 +1,28 @@
-{{/* Chart name, truncated to the 63 characters Kubernetes names allow. */}}
-{{- define "ai-orchestrator.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{/*
+Base name: the chart name unless overridden. The operator's labels and object names add
+"-operator", so that neither its pods nor its Deployment can be mistaken for those of a
+server the operator renders (named after an Orchestrator, labelled
+app.kubernetes.io/name=ai-orchestrator).
+*/}}
+{{- define "ai-orchestrator.base" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Full object name: the release name, suffixed with the chart name unless it already contains it. */}}
+{{/* The app.kubernetes.io/name label of the operator's objects. */}}
+{{- define "ai-orchestrator.name" -}}
+{{- printf "%s-operator" (include "ai-orchestrator.base" .) }}
+{{- end }}
+
+{{/* Full object name: `<release>-operator` when the release name holds the base name, else `<release>-<base>-operator`. */}}
 {{- define "ai-orchestrator.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $base := include "ai-orchestrator.base" . }}
+{{- if contains $base .Release.Name }}
+{{- printf "%s-operator" (.Release.Name | trunc 54 | trimSuffix "-") }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s-operator" .Release.Name $base | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
