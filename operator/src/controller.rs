@@ -222,7 +222,9 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
         Err(e) => {
             let error = Error::from(e);
             let status = failed_status(orch, &error, now);
-            patch_status(client, &ns, &name, &status).await?;
+            if orch.status.as_ref() != Some(&status) {
+                patch_status(client, &ns, &name, &status).await?;
+            }
             publish(
                 ctx,
                 orch,

@@ -16,9 +16,30 @@ pub fn orchestrator_crd() -> CustomResourceDefinition {
     clean_crd(Orchestrator::crd())
 }
 
-/// The `AccessPolicy` CRD, cleaned.
+/// Most entries of `paths.read` / `paths.write`, and longest entry; bounds
+/// that keep the estimated cost of the CEL rule on them within the API
+/// server's budget.
+pub const MAX_PATH_ENTRIES: u64 = 256;
+pub const MAX_PATH_LENGTH: u64 = 4096;
+
+/// The `AccessPolicy` CRD, cleaned, with the path lists bounded.
 pub fn access_policy_crd() -> CustomResourceDefinition {
-    clean_crd(AccessPolicy::crd())
+    let crd = clean_crd(AccessPolicy::crd());
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    for list in ["read", "write"] {
+        let pointer = format!(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/paths/properties/{list}"
+        );
+        if let Some(node) = value.pointer_mut(&pointer).and_then(Value::as_object_mut) {
+            node.insert("maxItems".into(), MAX_PATH_ENTRIES.into());
+            if let Some(items) = node.get_mut("items").and_then(Value::as_object_mut) {
+                items.insert("maxLength".into(), MAX_PATH_LENGTH.into());
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(crd)
 }
 
 /// Applies [`clean_schema`] to every version's schema.

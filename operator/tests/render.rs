@@ -497,3 +497,72 @@ fn pod_template_merges_containers_by_name_and_appends_other_lists() {
             .all(|m| m.sub_path.is_none())
     );
 }
+
+/// YAML documents of kind Orchestrator / AccessPolicy in the docs and examples.
+fn documented_resources() -> Vec<(String, Value)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let doc = std::fs::read_to_string(root.join("docs/custom-resources.md"))
+        .expect("docs/custom-resources.md");
+    for (i, block) in doc.split("```yaml\n").skip(1).enumerate() {
+        let body = block.split("```").next().unwrap_or_default();
+        texts.push((
+            format!("docs/custom-resources.md block {i}"),
+            body.to_string(),
+        ));
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("examples")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                texts.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).expect("example"),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (source, text) in texts {
+        for document in
+            serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{source}: {e}"))
+        {
+            if matches!(
+                document["kind"].as_str(),
+                Some("Orchestrator" | "AccessPolicy")
+            ) {
+                out.push((source.clone(), document));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn documented_examples_are_accepted() {
+    let resources = documented_resources();
+    assert!(resources.len() >= 2, "the docs show both resources");
+    for (source, mut value) in resources {
+        value["metadata"]["namespace"] = json!(NS);
+        value["metadata"]["uid"] = json!("uid-example");
+        match value["kind"].as_str() {
+            Some("AccessPolicy") => {
+                let policy: AccessPolicy =
+                    serde_json::from_value(value).unwrap_or_else(|e| panic!("{source}: {e}"));
+                render::validate_policy(&policy).unwrap_or_else(|e| panic!("{source}: {e}"));
+            }
+            _ => {
+                let orch: Orchestrator =
+                    serde_json::from_value(value).unwrap_or_else(|e| panic!("{source}: {e}"));
+                // Provide every referenced Secret, then render.
+                let set = render::policy_set(&orch, &[]);
+                let secrets: Vec<Secret> = render::secret_uses(&orch, &set)
+                    .into_iter()
+                    .map(|u| secret(&u.secret.name, &[(u.secret.key.as_str(), JWT_SECRET)]))
+                    .collect();
+                render_with(&orch, &[], &secrets, &Existing::default(), &fresh())
+                    .unwrap_or_else(|e| panic!("{source}: {e}"));
+            }
+        }
+    }
+}
