@@ -1,0 +1,204 @@
+//! `ai-orchestrator policy ...` run as a real process: output and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn write_policy(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write policy");
+    path.display().to_string()
+}
+
+#[test]
+fn allowed_command_exits_0_with_the_decision() {
+    let out = run(&[
+        "policy",
+        "check",
+        "--command",
+        "ls -la /tmp",
+        "--cwd",
+        "/tmp",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = json(&out);
+    assert_eq!(d["allowed"], true);
+    assert_eq!(d["argv"], serde_json::json!(["ls", "-la", "/tmp"]));
+    assert!(d["rule"].as_str().unwrap_or_default().contains("(ls)"));
+}
+
+#[test]
+fn denied_command_exits_1_with_the_reason() {
+    for line in [
+        "rm -rf /",
+        "ls; id",
+        "cat /etc/shadow",
+        "sudo ls",
+        "curl http://example.com",
+    ] {
+        let out = run(&["policy", "check", "--command", line, "--cwd", "/"]);
+        assert_eq!(out.status.code(), Some(1), "{line}");
+        let d = json(&out);
+        assert_eq!(d["allowed"], false, "{line}");
+        assert!(
+            !d["reason"].as_str().unwrap_or_default().is_empty(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn path_checks_exit_0_or_1() {
+    let out = run(&["policy", "check", "--read", "/var/log/syslog"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["access"], "read");
+    let out = run(&["policy", "check", "--write", "/tmp/x"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the default policy has no write roots"
+    );
+    let out = run(&["policy", "check", "--read", "/etc/shadow"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn check_with_a_policy_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let file = write_policy(
+        &root,
+        "policy.yaml",
+        &format!(
+            "version: 1\ncommands:\n  allow:\n    - program: git\n      subcommands: [{{name: status}}]\npaths:\n  write: [\"{}\"]\n",
+            root.display()
+        ),
+    );
+    let cwd = root.display().to_string();
+    let ok = run(&[
+        "policy",
+        "check",
+        "--policy",
+        &file,
+        "--command",
+        "git status",
+        "--cwd",
+        &cwd,
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no = run(&[
+        "policy",
+        "check",
+        "--policy",
+        &file,
+        "--command",
+        "git push",
+        "--cwd",
+        &cwd,
+    ]);
+    assert_eq!(no.status.code(), Some(1));
+    let write = run(&[
+        "policy",
+        "check",
+        "--policy",
+        &file,
+        "--write",
+        &format!("{cwd}/new.txt"),
+    ]);
+    assert_eq!(write.status.code(), Some(0));
+}
+
+#[test]
+fn invalid_policy_exits_2_with_one_error_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_policy(
+        dir.path(),
+        "bad.yaml",
+        "version: 2\npaths:\n  read: [data]\n",
+    );
+    for args in [
+        vec![
+            "policy",
+            "check",
+            "--policy",
+            file.as_str(),
+            "--command",
+            "ls",
+        ],
+        vec!["policy", "validate", file.as_str()],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{stderr}");
+        assert!(lines[0].ends_with("version: must be 1 (got 2)"), "{stderr}");
+        assert!(
+            lines[1].ends_with("paths.read[0]: `data` must be an absolute path"),
+            "{stderr}"
+        );
+    }
+    let unknown = write_policy(dir.path(), "unknown.yaml", "version: 1\ncommand: {}\n");
+    let out = run(&["policy", "validate", &unknown]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `command`"));
+    let missing = run(&["policy", "validate", "/nonexistent/policy.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn default_prints_a_policy_that_validates() {
+    let out = run(&["policy", "default"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.starts_with("version: 1"), "{text}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_policy(dir.path(), "default.yaml", &text);
+    let out = run(&["policy", "validate", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("valid: "), "{stdout}");
+    assert!(stdout.contains("sha256 "), "{stdout}");
+}
+
+#[test]
+fn check_needs_exactly_one_subject() {
+    assert_eq!(run(&["policy", "check"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["policy", "check", "--read", "/tmp", "--write", "/tmp"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
