@@ -1,0 +1,234 @@
+//! `/ws/chat` end to end: events in order, the same refusals, tokens in the
+//! query, and a client that leaves stopping the loop.
+
+#[path = "support/agent_server.rs"]
+mod agent_server;
+#[path = "support/llm_stub.rs"]
+mod llm_stub;
+
+use std::time::Duration;
+
+use agent_server::AgentServer;
+use futures::{SinkExt, StreamExt};
+use llm_stub::{LlmStub, Turn};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn ws_url(server: &AgentServer) -> String {
+    format!("{}/ws/chat", server.url.replacen("http://", "ws://", 1))
+}
+
+async fn connect_with_header(server: &AgentServer, token: &str) -> Socket {
+    let mut request = ws_url(server).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect")
+        .0
+}
+
+/// Events until (and including) `complete` or `error`.
+async fn events_of_turn(socket: &mut Socket) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Some(Ok(frame)) = socket.next().await {
+        if let Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(text.as_str()).expect("event is JSON");
+            let done = event["type"] == "complete" || event["type"] == "error";
+            events.push(event);
+            if done {
+                break;
+            }
+        }
+    }
+    events
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["type"].as_str()).collect()
+}
+
+async fn send(socket: &mut Socket, body: Value) {
+    socket
+        .send(Message::Text(body.to_string().into()))
+        .await
+        .expect("send");
+}
+
+#[tokio::test]
+async fn the_stream_delivers_the_events_in_order() {
+    let stub = LlmStub::start(vec![]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    let data = server.data_root();
+    std::fs::write(data.join("a.txt"), "a").expect("write");
+    stub.push(Turn::call(
+        "list_directory",
+        json!({"path": data.display().to_string()}),
+    ));
+    stub.push(Turn::call(
+        "execute_command",
+        json!({"command": "rm -rf /"}),
+    ));
+    stub.push(Turn::text("One file, and I may not delete everything."));
+
+    let mut socket = connect_with_header(&server, &server.admin).await;
+    send(&mut socket, json!({"message": "look around"})).await;
+    let events = events_of_turn(&mut socket).await;
+    assert_eq!(
+        types(&events),
+        [
+            "conversation_created",
+            "model_selected",
+            "thinking",
+            "tool",
+            "result",
+            "thinking",
+            "tool",
+            "result",
+            "thinking",
+            "complete"
+        ]
+    );
+    let id = events[0]["conversation_id"].as_str().expect("id");
+    assert_eq!(events[1]["model"], "llama3.1:8b");
+    assert_eq!(events[3]["tool"], "list_directory");
+    assert_eq!(events[4]["allowed"], true);
+    assert_eq!(events[4]["result"]["entries"][0]["name"], "a.txt");
+    assert_eq!(events[7]["allowed"], false);
+    assert!(events[7]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let complete = &events[9];
+    assert_eq!(
+        complete["response"],
+        "One file, and I may not delete everything."
+    );
+    assert_eq!(complete["conversation_id"], id);
+    assert_eq!(complete["iterations"], 3);
+    assert_eq!(complete["tool_calls"].as_array().map(Vec::len), Some(2));
+    // The refusal is audited exactly as on POST /api/chat.
+    let audit = server.audit("tool.execute_command").await;
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["outcome"] == "denied" && r["target"] == "rm -rf /"),
+        "{audit:?}"
+    );
+
+    // A second message on the same socket continues the conversation.
+    stub.push(Turn::text("still here"));
+    send(
+        &mut socket,
+        json!({"message": "and now?", "conversation_id": id}),
+    )
+    .await;
+    let events = events_of_turn(&mut socket).await;
+    assert_eq!(types(&events), ["model_selected", "thinking", "complete"]);
+    assert_eq!(events[2]["conversation_id"], id);
+
+    // Errors are events too.
+    send(&mut socket, json!({"nope": true})).await;
+    let events = events_of_turn(&mut socket).await;
+    assert_eq!(types(&events), ["error"]);
+    assert_eq!(events[0]["status"], 422);
+}
+
+#[tokio::test]
+async fn the_token_may_come_in_the_query_and_api_keys_are_accepted() {
+    let stub = LlmStub::start(vec![Turn::text("hi jwt"), Turn::text("hi key")]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    let (status, created) = server
+        .send(
+            Method::POST,
+            "/api/auth/apikeys",
+            &server.admin,
+            Some(json!({"name": "ws", "scopes": ["read"]})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{created}");
+    let key = created["key"].as_str().expect("key").to_string();
+    for (token, answer) in [(server.admin.clone(), "hi jwt"), (key, "hi key")] {
+        let url = format!("{}?token={token}", ws_url(&server));
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect with ?token=");
+        send(&mut socket, json!({"message": "hello"})).await;
+        let events = events_of_turn(&mut socket).await;
+        assert_eq!(
+            events.last().expect("event")["response"],
+            answer,
+            "{events:?}"
+        );
+    }
+    // Without any credentials the upgrade is refused.
+    let refused = tokio_tungstenite::connect_async(ws_url(&server)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_stops_the_loop() {
+    let stub = LlmStub::start(vec![]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    let out = server.out_root();
+    let target = out.join("never.txt");
+    // The model asks for a write, slowly; the client is gone before it answers.
+    stub.set_delay(Duration::from_millis(1500));
+    stub.push(Turn::call(
+        "write_file",
+        json!({"path": target.display().to_string(), "content": "x"}),
+    ));
+    stub.push(Turn::text("done"));
+
+    let mut socket = connect_with_header(&server, &server.admin).await;
+    send(&mut socket, json!({"message": "write a file"})).await;
+    let mut conversation_id = String::new();
+    while let Some(Ok(frame)) = socket.next().await {
+        if let Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(text.as_str()).expect("json");
+            if event["type"] == "conversation_created" {
+                conversation_id = event["conversation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+            if event["type"] == "thinking" {
+                break;
+            }
+        }
+    }
+    socket.close(None).await.expect("close");
+    drop(socket);
+
+    // The loop stores what it had (the model's request for a tool) and stops.
+    let path = format!("/api/conversations/{conversation_id}");
+    let mut roles: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        let (_, body) = server.get(&path, &server.admin).await;
+        roles = body["messages"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|m| m["role"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if roles.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(roles, ["user", "assistant"]);
+    assert!(!target.exists(), "the tool ran after the client left");
+    assert_eq!(stub.requests().len(), 1);
+    assert!(server.audit("tool.write_file").await.is_empty());
+}
