@@ -32,6 +32,28 @@ pub struct ServeArgs {
     /// Database URL (sqlite://... or postgres://...) [env: AI_DATABASE_URL]
     #[arg(long)]
     pub database_url: Option<String>,
+    /// `file`, `kubernetes` (also follow the ConfigMap and Secret through the API),
+    /// or `auto` (kubernetes when in a cluster and the names are set) [env: AI_CONFIG_SOURCE] [default: auto]
+    #[arg(long)]
+    pub config_source: Option<String>,
+    /// Namespace of the ConfigMap and Secret [env: AI_POD_NAMESPACE] [default: the service account's]
+    #[arg(long)]
+    pub pod_namespace: Option<String>,
+    /// ConfigMap holding policy.yaml [env: AI_POLICY_CONFIGMAP]
+    #[arg(long)]
+    pub policy_configmap: Option<String>,
+    /// Secret holding jwt-keys.json and api-keys.json [env: AI_AUTH_SECRET]
+    #[arg(long)]
+    pub auth_secret: Option<String>,
+}
+
+/// The ConfigMap and Secret followed through the Kubernetes API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesSource {
+    /// `None`: the namespace of the client's configuration.
+    pub namespace: Option<String>,
+    pub configmap: String,
+    pub secret: String,
 }
 
 /// A secret string whose `Debug` never shows the value.
@@ -132,6 +154,8 @@ pub struct Settings {
     pub audit_log_path: Option<PathBuf>,
     pub llm: LlmSettings,
     pub agent: AgentSettings,
+    /// Set when the API source is on; the directories are always read too.
+    pub kubernetes: Option<KubernetesSource>,
 }
 
 impl Settings {
@@ -253,6 +277,7 @@ impl Settings {
             max_upload_size: parse_or(get("AI_MAX_UPLOAD_SIZE"), "AI_MAX_UPLOAD_SIZE", 10 * 1024 * 1024)?,
         };
 
+        let kubernetes = kubernetes_source(args, &get)?;
         let debug = get("AI_DEBUG")
             .map(|v| parse_bool(&v, "AI_DEBUG"))
             .transpose()?
@@ -284,11 +309,44 @@ impl Settings {
             audit_log_path: get("AI_AUDIT_LOG_PATH").map(PathBuf::from),
             llm,
             agent,
+            kubernetes,
         })
     }
 
     pub fn policy_path(&self) -> PathBuf {
         self.config_dir.join("policy.yaml")
+    }
+}
+
+/// `file`, `kubernetes`, or `auto`: on when `KUBERNETES_SERVICE_HOST` is set
+/// (in a pod) and both names are configured.
+fn kubernetes_source(
+    args: &ServeArgs,
+    get: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<KubernetesSource>> {
+    let mode = args
+        .config_source
+        .clone()
+        .or_else(|| get("AI_CONFIG_SOURCE"))
+        .unwrap_or_else(|| "auto".into());
+    let namespace = args.pod_namespace.clone().or_else(|| get("AI_POD_NAMESPACE"));
+    let configmap = args.policy_configmap.clone().or_else(|| get("AI_POLICY_CONFIGMAP"));
+    let secret = args.auth_secret.clone().or_else(|| get("AI_AUTH_SECRET"));
+    let wanted = match mode.trim().to_ascii_lowercase().as_str() {
+        "file" => return Ok(None),
+        "kubernetes" => true,
+        "auto" => false,
+        other => bail!("AI_CONFIG_SOURCE={other:?} is not supported: use file, kubernetes or auto"),
+    };
+    match (configmap, secret) {
+        (Some(configmap), Some(secret)) if wanted || get("KUBERNETES_SERVICE_HOST").is_some() => {
+            Ok(Some(KubernetesSource { namespace, configmap, secret }))
+        }
+        _ if wanted => bail!(
+            "AI_CONFIG_SOURCE=kubernetes needs the ConfigMap and Secret names: \
+             set AI_POLICY_CONFIGMAP and AI_AUTH_SECRET (or --policy-configmap and --auth-secret)"
+        ),
+        _ => Ok(None),
     }
 }
 
@@ -381,5 +439,24 @@ mod tests {
         assert_eq!(s.overrides.rate_limit_default, Some(30));
         assert_eq!(s.llm.base_url, "http://ollama:11434");
         assert!(settings(&ServeArgs::default(), &[("AI_AUTH_ENABLED", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn kubernetes_source_is_chosen_by_mode_and_names() {
+        let names = [("AI_POLICY_CONFIGMAP", "o-policy"), ("AI_AUTH_SECRET", "o-auth"), ("AI_POD_NAMESPACE", "ns")];
+        let expected = KubernetesSource { namespace: Some("ns".into()), configmap: "o-policy".into(), secret: "o-auth".into() };
+        // auto: only inside a cluster.
+        assert_eq!(settings(&ServeArgs::default(), &names).unwrap().kubernetes, None);
+        let in_pod = [names.as_slice(), &[("KUBERNETES_SERVICE_HOST", "10.0.0.1")]].concat();
+        assert_eq!(settings(&ServeArgs::default(), &in_pod).unwrap().kubernetes, Some(expected.clone()));
+        // file beats the cluster; the flag beats the environment.
+        let args = ServeArgs { config_source: Some("file".into()), ..Default::default() };
+        assert_eq!(settings(&args, &in_pod).unwrap().kubernetes, None);
+        let forced = [names.as_slice(), &[("AI_CONFIG_SOURCE", "kubernetes")]].concat();
+        assert_eq!(settings(&ServeArgs::default(), &forced).unwrap().kubernetes, Some(expected));
+        // kubernetes without names, or an unknown mode, stops the start.
+        let err = settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "kubernetes")]).unwrap_err();
+        assert!(err.to_string().contains("AI_POLICY_CONFIGMAP"), "{err}");
+        assert!(settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "etcd")]).is_err());
     }
 }

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub policy_reloads: Counter,
     pub policy_reload_failures: Counter,
     pub policy_generation: Gauge,
+    /// Failed reads of the Kubernetes API source, by reason.
+    pub policy_sync_errors: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -58,6 +60,7 @@ impl Metrics {
         let policy_reloads = Counter::default();
         let policy_reload_failures = Counter::default();
         let policy_generation = Gauge::default();
+        let policy_sync_errors = Family::<ReasonLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -77,6 +80,11 @@ impl Metrics {
             "Generation of the configuration in force",
             policy_generation.clone(),
         );
+        registry.register(
+            "policy_sync_errors",
+            "Failed reads of the ConfigMap and Secret through the Kubernetes API, by reason",
+            policy_sync_errors.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -86,6 +94,7 @@ impl Metrics {
             policy_reloads,
             policy_reload_failures,
             policy_generation,
+            policy_sync_errors,
         }
     }
 

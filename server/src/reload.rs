@@ -24,13 +24,108 @@ pub const API_KEYS_FILE: &str = "api-keys.json";
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// The generated key, in the data dir, when no key is configured.
 pub const GENERATED_JWT_FILE: &str = "jwt-secret";
+pub const POLICY_FILE: &str = "policy.yaml";
 
 /// Where the policy came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicySource {
     File,
+    Kubernetes,
     BuiltInDefault,
+}
+
+/// Where a set of inputs was read: both feed the same parse → validate → swap path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputSource {
+    /// The mounted config and secrets directories.
+    File,
+    /// The ConfigMap and Secret, read through the Kubernetes API.
+    Kubernetes,
+}
+
+impl InputSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputSource::File => "file",
+            InputSource::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+/// Where the inputs live, for error messages (never their contents).
+#[derive(Clone, Debug)]
+pub enum Location {
+    Dirs { config: PathBuf, secrets: PathBuf },
+    Kubernetes { namespace: String, configmap: String, secret: String },
+}
+
+impl Location {
+    fn source(&self) -> InputSource {
+        match self {
+            Location::Dirs { .. } => InputSource::File,
+            Location::Kubernetes { .. } => InputSource::Kubernetes,
+        }
+    }
+
+    fn policy(&self) -> String {
+        match self {
+            Location::Dirs { config, .. } => config.join(POLICY_FILE).display().to_string(),
+            Location::Kubernetes { namespace, configmap, .. } => {
+                format!("ConfigMap {namespace}/{configmap} key {POLICY_FILE}")
+            }
+        }
+    }
+
+    fn secret(&self, key: &str) -> String {
+        match self {
+            Location::Dirs { secrets, .. } => secrets.join(key).display().to_string(),
+            Location::Kubernetes { namespace, secret, .. } => format!("Secret {namespace}/{secret} key {key}"),
+        }
+    }
+}
+
+/// The raw contents a snapshot is built from, however they were obtained.
+/// `None` is a missing file or key. No `Debug`: it holds secrets.
+#[derive(Clone)]
+pub struct Inputs {
+    pub location: Location,
+    pub policy: Option<Vec<u8>>,
+    pub jwt_keys: Option<Vec<u8>>,
+    pub api_keys: Option<Vec<u8>>,
+}
+
+impl Inputs {
+    /// Reads the config and secrets directories.
+    pub fn read_files(settings: &Settings) -> Result<Inputs, String> {
+        Ok(Inputs {
+            location: Location::Dirs { config: settings.config_dir.clone(), secrets: settings.secrets_dir.clone() },
+            policy: read_optional(&settings.policy_path())?,
+            jwt_keys: read_optional(&settings.secrets_dir.join(JWT_KEYS_FILE))?,
+            api_keys: read_optional(&settings.secrets_dir.join(API_KEYS_FILE))?,
+        })
+    }
+
+    pub fn source(&self) -> InputSource {
+        self.location.source()
+    }
+
+    /// SHA-256 of the raw contents: equal digests mean the source has not changed.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [&self.policy, &self.jwt_keys, &self.api_keys] {
+            match part {
+                None => hasher.update([0]),
+                Some(bytes) => {
+                    hasher.update([1]);
+                    hasher.update((bytes.len() as u64).to_le_bytes());
+                    hasher.update(bytes);
+                }
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
 }
 
 /// An API key declared in the secrets dir (its hash only).
@@ -53,6 +148,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// Fingerprint of the policy and the secrets files together.
     pub fingerprint: String,
+    /// [`Inputs::digest`] of what this snapshot was built from.
+    pub inputs_digest: String,
     pub loaded_at: i64,
 }
 
@@ -63,6 +160,19 @@ pub struct ReloadStatus {
     pub last_error_at: Option<i64>,
     pub reloads: u64,
     pub failures: u64,
+    /// When a source last delivered inputs that validated (applied or already in force).
+    pub last_sync_at: Option<i64>,
+    /// Whether the Kubernetes API source is following the objects right now.
+    pub api_active: bool,
+    /// Failed reads of the Kubernetes API (unreachable, forbidden, relist).
+    pub sync_errors: u64,
+    pub last_sync_error: Option<String>,
+    /// Digest of the inputs each source last delivered: a source whose
+    /// contents did not change (a kubelet still showing the old files) is
+    /// ignored, so it never undoes a newer change from the other source.
+    /// The flag says whether those inputs validated.
+    #[serde(skip)]
+    pub seen: HashMap<InputSource, (String, bool)>,
 }
 
 #[derive(Deserialize)]
@@ -212,15 +322,18 @@ fn apply_overrides(doc: &mut policy::PolicyDocument, settings: &Settings) {
     }
 }
 
-/// Reads and validates the policy; a missing file means the built-in default.
-fn load_policy(settings: &Settings) -> Result<(policy::Policy, PolicySource, String), String> {
-    let path = settings.policy_path();
-    let (base, source) = match read_optional(&path)? {
+/// Parses and validates the policy; a missing one means the built-in default.
+fn load_policy(settings: &Settings, inputs: &Inputs) -> Result<(policy::Policy, PolicySource, String), String> {
+    let (base, source) = match &inputs.policy {
         Some(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-            let policy = policy::Policy::from_yaml(&text)
-                .map_err(|e| format!("{} is invalid:\n{e}", path.display()))?;
-            (policy, PolicySource::File)
+            let label = inputs.location.policy();
+            let text = std::str::from_utf8(bytes).map_err(|_| format!("{label}: not UTF-8 text"))?;
+            let policy = policy::Policy::from_yaml(text).map_err(|e| format!("{label} is invalid:\n{e}"))?;
+            let source = match inputs.source() {
+                InputSource::File => PolicySource::File,
+                InputSource::Kubernetes => PolicySource::Kubernetes,
+            };
+            (policy, source)
         }
         None => (policy::Policy::default_policy(), PolicySource::BuiltInDefault),
     };
@@ -280,24 +393,30 @@ pub struct Candidate {
     pub jwt: JwtKeys,
     pub declared_keys: HashMap<String, DeclaredKey>,
     pub fingerprint: String,
+    pub inputs_digest: String,
 }
 
 /// Reads both directories and validates everything; no side effects.
 /// `fallback_jwt` is the environment or generated key, used without `jwt-keys.json`.
 pub fn load_candidate(settings: &Settings, fallback_jwt: Option<&JwtKeys>) -> Result<Candidate, String> {
-    let (policy, policy_source, policy_hash) = load_policy(settings)?;
-    let jwt_bytes = read_optional(&settings.secrets_dir.join(JWT_KEYS_FILE))?;
-    let jwt = match &jwt_bytes {
+    parse_candidate(settings, fallback_jwt, &Inputs::read_files(settings)?)
+}
+
+/// Parses and validates a set of inputs as a whole; no side effects.
+pub fn parse_candidate(settings: &Settings, fallback_jwt: Option<&JwtKeys>, inputs: &Inputs) -> Result<Candidate, String> {
+    let (policy, policy_source, policy_hash) = load_policy(settings, inputs)?;
+    let jwt_bytes = &inputs.jwt_keys;
+    let jwt = match jwt_bytes {
         Some(bytes) => parse_jwt_keys(bytes)?,
         None => fallback_jwt.cloned().ok_or_else(|| {
             format!(
                 "{}: missing, and no AI_JWT_SECRET_KEY is set; the keys in force stay",
-                settings.secrets_dir.join(JWT_KEYS_FILE).display()
+                inputs.location.secret(JWT_KEYS_FILE)
             )
         })?,
     };
-    let key_bytes = read_optional(&settings.secrets_dir.join(API_KEYS_FILE))?;
-    let declared_keys = match &key_bytes {
+    let key_bytes = &inputs.api_keys;
+    let declared_keys = match key_bytes {
         Some(bytes) => parse_declared_keys(bytes)?,
         None => HashMap::new(),
     };
@@ -313,6 +432,7 @@ pub fn load_candidate(settings: &Settings, fallback_jwt: Option<&JwtKeys>) -> Re
         jwt,
         declared_keys,
         fingerprint: hex::encode(hasher.finalize()),
+        inputs_digest: inputs.digest(),
     })
 }
 
@@ -326,6 +446,7 @@ impl Candidate {
             declared_keys: self.declared_keys,
             generation,
             fingerprint: self.fingerprint,
+            inputs_digest: self.inputs_digest,
             loaded_at: now_ms(),
         }
     }
@@ -335,14 +456,45 @@ impl Candidate {
 /// Returns whether a new snapshot was installed.
 pub async fn reload(state: &AppState, trigger: &str) -> bool {
     let settings = state.settings.clone();
-    let fallback = state.fallback_jwt.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_candidate(&settings, fallback.as_deref()))
+    let read = tokio::task::spawn_blocking(move || Inputs::read_files(&settings))
         .await
         .unwrap_or_else(|e| Err(format!("reload task failed: {e}")));
+    match read {
+        Ok(inputs) => apply(state, &inputs, trigger).await,
+        Err(error) => {
+            let _guard = state.reload_lock.lock().await;
+            refuse(state, error, trigger, InputSource::File).await
+        }
+    }
+}
+
+/// The one path every source takes: parse → validate → atomic swap.
+/// Inputs equal to what their source delivered last are ignored, and a
+/// snapshot equal to the one in force keeps its generation, so two sources
+/// showing the same configuration never flap. Returns whether a new
+/// snapshot was installed.
+pub async fn apply(state: &AppState, inputs: &Inputs, trigger: &str) -> bool {
+    let source = inputs.source();
+    let digest = inputs.digest();
     let _guard = state.reload_lock.lock().await;
+    {
+        let mut status = lock(&state.reload_status);
+        if let Some((seen, valid)) = status.seen.get(&source)
+            && *seen == digest
+        {
+            if *valid {
+                status.last_sync_at = Some(now_ms());
+            }
+            return false;
+        }
+    }
+    let parsed = parse_candidate(&state.settings, state.fallback_jwt.as_deref(), inputs);
     let current = state.snapshot();
-    match loaded {
-        Ok(candidate) if candidate.fingerprint == current.fingerprint => false,
+    let installed = match parsed {
+        Ok(candidate) if candidate.fingerprint == current.fingerprint => {
+            lock(&state.reload_status).last_sync_at = Some(now_ms());
+            false
+        }
         Ok(candidate) => {
             let snapshot = candidate.into_snapshot(current.generation + 1);
             state.limiter.update(&snapshot.policy);
@@ -355,48 +507,59 @@ pub async fn reload(state: &AppState, trigger: &str) -> bool {
                 status.reloads += 1;
                 status.last_error = None;
                 status.last_error_at = None;
+                status.last_sync_at = Some(now_ms());
             }
             state.metrics.policy_reloads.inc();
-            tracing::info!(generation, policy_hash = %hash, trigger, "configuration reloaded");
+            tracing::info!(generation, policy_hash = %hash, trigger, source = source.as_str(), "configuration reloaded");
             state
                 .audit
                 .record(
                     AuditEvent::new("config.reload", Outcome::Success)
                         .actor("system")
                         .target(format!("generation {generation}"))
-                        .reason(format!("trigger: {trigger}; policy hash {hash}")),
+                        .reason(format!("trigger: {trigger}; source: {}; policy hash {hash}", source.as_str())),
                 )
                 .await;
             true
         }
         Err(error) => {
-            {
-                let mut status = lock(&state.reload_status);
-                if status.last_error.as_deref() == Some(error.as_str()) {
-                    // The same broken files seen again (several file events): already reported.
-                    return false;
-                }
-                status.failures += 1;
-                status.last_error = Some(error.clone());
-                status.last_error_at = Some(now_ms());
-            }
-            state.metrics.policy_reload_failures.inc();
-            tracing::error!(%error, trigger, generation = current.generation, "configuration refused; the last good one stays in force");
-            state
-                .audit
-                .record(
-                    AuditEvent::new("config.reload", Outcome::Failure)
-                        .actor("system")
-                        .target(format!("generation {} kept", current.generation))
-                        .reason(error),
-                )
-                .await;
-            false
+            refuse(state, error, trigger, source).await;
+            lock(&state.reload_status).seen.insert(source, (digest, false));
+            return false;
         }
-    }
+    };
+    lock(&state.reload_status).seen.insert(source, (digest, true));
+    installed
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Records a refused configuration; the snapshot in force stays. Called with the reload lock held.
+async fn refuse(state: &AppState, error: String, trigger: &str, source: InputSource) -> bool {
+    let generation = state.snapshot().generation;
+    {
+        let mut status = lock(&state.reload_status);
+        if status.last_error.as_deref() == Some(error.as_str()) {
+            // The same broken input seen again (several file events): already reported.
+            return false;
+        }
+        status.failures += 1;
+        status.last_error = Some(error.clone());
+        status.last_error_at = Some(now_ms());
+    }
+    state.metrics.policy_reload_failures.inc();
+    tracing::error!(%error, trigger, source = source.as_str(), generation, "configuration refused; the last good one stays in force");
+    state
+        .audit
+        .record(
+            AuditEvent::new("config.reload", Outcome::Failure)
+                .actor("system")
+                .target(format!("generation {generation} kept"))
+                .reason(error),
+        )
+        .await;
+    false
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -404,6 +567,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// so single files are not watched) and listens for SIGHUP. Runs until the
 /// process ends; returns the watcher, which must be kept alive.
 pub fn spawn_watchers(state: AppState) -> anyhow::Result<Option<notify::RecommendedWatcher>> {
+    // The snapshot in force at start was read from these files.
+    let first = state.snapshot();
+    {
+        let mut status = lock(&state.reload_status);
+        status.seen.entry(InputSource::File).or_insert((first.inputs_digest.clone(), true));
+        status.last_sync_at.get_or_insert(first.loaded_at);
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
     let dirs: Vec<PathBuf> = [state.settings.config_dir.clone(), state.settings.secrets_dir.clone()]
         .into_iter()

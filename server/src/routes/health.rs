@@ -18,13 +18,19 @@ pub struct PolicyStatus {
     /// SHA-256 of the policy in force.
     pub hash: String,
     pub loaded_at: String,
-    /// `file` or `built-in-default`.
+    /// `file`, `kubernetes` or `built-in-default`.
     pub source: String,
     /// Why the last reload was refused, while the previous configuration stays in force.
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub reloads: u64,
     pub reload_failures: u64,
+    /// When a source last delivered a configuration that validated.
+    pub last_sync_at: Option<String>,
+    pub seconds_since_sync: Option<f64>,
+    /// Failed reads of the Kubernetes API (unreachable, forbidden, relist).
+    pub sync_errors: u64,
+    pub last_sync_error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,6 +39,8 @@ pub struct Health {
     pub version: String,
     pub auth_enabled: bool,
     pub rate_limit_enabled: bool,
+    /// `kubernetes` while the API source follows the ConfigMap and Secret, else `file`.
+    pub config_source: String,
     pub policy: PolicyStatus,
 }
 
@@ -52,18 +60,26 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").into(),
         auth_enabled: state.settings.auth_enabled,
         rate_limit_enabled: snapshot.policy.rate_limits_enabled(),
+        config_source: if status.api_active { "kubernetes" } else { "file" }.into(),
         policy: PolicyStatus {
             generation: snapshot.generation,
             hash: snapshot.policy.hash().to_string(),
             loaded_at: rfc3339(snapshot.loaded_at),
             source: match snapshot.policy_source {
                 crate::reload::PolicySource::File => "file".into(),
+                crate::reload::PolicySource::Kubernetes => "kubernetes".into(),
                 crate::reload::PolicySource::BuiltInDefault => "built-in-default".into(),
             },
             last_error: status.last_error,
             last_error_at: status.last_error_at.map(rfc3339),
             reloads: status.reloads,
             reload_failures: status.failures,
+            last_sync_at: status.last_sync_at.map(rfc3339),
+            seconds_since_sync: status
+                .last_sync_at
+                .map(|at| (crate::db::now_ms() - at).max(0) as f64 / 1000.0),
+            sync_errors: status.sync_errors,
+            last_sync_error: status.last_sync_error,
         },
     })
 }
