@@ -112,6 +112,7 @@ pub async fn run_stages(
     let mut stderr_readers: Vec<JoinHandle<Captured>> = Vec::new();
     let mut next_stdin: Option<Stdio> = None;
     let mut group = 0i32;
+    let mut guard = None;
     for (index, argv) in stages.iter().enumerate() {
         let spawned = spawn_stage(
             argv,
@@ -132,6 +133,7 @@ pub async fn run_stages(
                 .id()
                 .and_then(|id| i32::try_from(id).ok())
                 .unwrap_or(0);
+            guard = Some(GroupGuard(group));
         }
         if let Some(stderr) = child.stderr.take() {
             stderr_readers.push(tokio::spawn(read_capped(stderr, cap)));
@@ -191,6 +193,8 @@ pub async fn run_stages(
             (status, stdout, stderr, true)
         }
     };
+    // Background processes that outlived the command die with the guard.
+    drop(guard);
     Ok(CommandOutput {
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
@@ -221,6 +225,16 @@ fn spawn_stage(argv: &[String], cwd: &Path, stdin: Stdio, group: i32) -> std::io
         .process_group(group)
         .kill_on_drop(true)
         .spawn()
+}
+
+/// Kills the group when dropped: at the end of a run (stray background
+/// processes), or when the caller stops waiting (the request was dropped).
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
 }
 
 /// SIGKILL to every process of the group (children and grandchildren that
@@ -373,6 +387,39 @@ mod tests {
             zombie_or_gone,
             "background child {pid} survived the timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn background_processes_that_outlive_the_command_are_killed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("bg.pid");
+        // The child detaches its output and is not waited for: the command itself ends at once.
+        let script = format!("sleep 30 >/dev/null 2>&1 & echo $! > {}", marker.display());
+        let out = run_stages(
+            &[argv(&["sh", "-c", &script])],
+            dir.path(),
+            Duration::from_secs(20),
+            1024,
+        )
+        .await
+        .expect("ran");
+        assert!(!out.timed_out);
+        assert_eq!(out.exit_code, Some(0));
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        let mut gone = false;
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "background process {pid} survived the command");
     }
 
     #[tokio::test]

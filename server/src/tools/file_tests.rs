@@ -277,3 +277,35 @@ async fn execute_command_is_judged_by_the_policy_and_runs_in_an_allowed_director
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn symlinks_out_of_the_roots_are_not_followed() {
+    let f = fixture();
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let victim = elsewhere.path().join("victim.txt");
+    std::fs::write(&victim, "original").expect("write");
+    std::os::unix::fs::symlink(&victim, f.write_root.join("link.txt")).expect("symlink");
+    std::os::unix::fs::symlink(&victim, f.read_root.join("link.txt")).expect("symlink");
+    let write = call(
+        &f,
+        "write_file",
+        json!({"path": p(&f.write_root.join("link.txt")), "content": "pwned"}),
+    )
+    .await;
+    assert!(!write.allowed, "{write:?}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "original");
+    let read = call(
+        &f,
+        "read_file",
+        json!({"path": p(&f.read_root.join("link.txt"))}),
+    )
+    .await;
+    assert!(!read.allowed, "{read:?}");
+    let search = call(
+        &f,
+        "search_files",
+        json!({"path": p(&f.read_root), "text": "original"}),
+    )
+    .await;
+    assert_eq!(search.result.expect("result")["count"], 0);
+}
