@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
@@ -65,7 +64,7 @@ where
             break Err(anyhow::anyhow!("the lease manager stopped"));
         }
         info!(lease = %settings.name, identity = %settings.identity, "holding the lease: starting controllers");
-        metrics.active.store(true, Ordering::Relaxed);
+        metrics.set_active(true);
         let lost = async {
             loop {
                 if leader.changed().await.is_err() || !*leader.borrow_and_update() {
@@ -76,13 +75,13 @@ where
         tokio::select! {
             () = controllers() => break Ok(()),
             () = lost => {
-                metrics.active.store(false, Ordering::Relaxed);
+                metrics.set_active(false);
                 warn!(lease = %settings.name, "lost the lease: controllers stopped");
             }
             () = &mut shutdown => break Ok(()),
         }
     };
-    metrics.active.store(false, Ordering::Relaxed);
+    metrics.set_active(false);
     drop(leader);
     match handle.await {
         Ok(Ok(_)) => {}

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use ai_orchestrator_operator::controller;
 use ai_orchestrator_operator::lease::{self, LeaseSettings};
@@ -129,7 +128,7 @@ async fn main() -> ExitCode {
     });
     info!(namespaces = ?namespaces, leader_election = args.leader_election, listen = %args.listen, "starting");
     if !args.leader_election {
-        metrics.active.store(true, Ordering::Relaxed);
+        metrics.set_active(true);
         run_controllers(client, namespaces, metrics).await;
         return ExitCode::SUCCESS;
     }

@@ -13,6 +13,7 @@ use axum::routing::get;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -25,9 +26,8 @@ pub struct Metrics {
     reconciles: Counter,
     errors: Family<Labels, Counter>,
     duration: Histogram,
-    /// Whether this replica runs the controllers (holds the lease, or leader
-    /// election is off); `/readyz` reports it.
-    pub active: AtomicBool,
+    leader: Gauge,
+    active: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -49,17 +49,35 @@ impl Default for Metrics {
             "Duration of one reconcile",
             duration.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "active",
+            "1 while this replica runs the controllers (holds the lease, or leader election is off)",
+            leader.clone(),
+        );
         Metrics {
             registry,
             reconciles,
             errors,
             duration,
+            leader,
             active: AtomicBool::new(false),
         }
     }
 }
 
 impl Metrics {
+    /// Marks whether this replica runs the controllers.
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Relaxed);
+        self.leader.set(i64::from(active));
+    }
+
+    /// Whether this replica runs the controllers.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
     /// Records one reconcile and how long it took.
     pub fn reconciled(&self, took: Duration) {
         self.reconciles.inc();
@@ -95,8 +113,9 @@ impl Metrics {
     }
 }
 
-/// `/metrics`, `/healthz` (the process is up) and `/readyz` (this replica is
-/// active: leader or leader election off).
+/// `/metrics`, `/healthz` and `/readyz`. A standby replica (waiting for the
+/// lease) is ready too, otherwise a rolling update of a two-replica operator
+/// would wait for it forever; the body and the `active` gauge tell them apart.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", get(serve_metrics))
@@ -116,13 +135,10 @@ async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse
 }
 
 async fn ready(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    if metrics.active.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
+    if metrics.is_active() {
+        (StatusCode::OK, "ready: active")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "standby: not holding the lease",
-        )
+        (StatusCode::OK, "ready: standby, waiting for the lease")
     }
 }
 
@@ -151,5 +167,52 @@ mod tests {
             text.contains("ai_orchestrator_operator_reconcile_duration_seconds_count 1"),
             "{text}"
         );
+        assert!(text.contains("ai_orchestrator_operator_active 0"), "{text}");
+        m.set_active(true);
+        assert!(m.encode().contains("ai_orchestrator_operator_active 1"));
+    }
+
+    async fn get(app: Router, path: &str) -> (StatusCode, String) {
+        use tower::ServiceExt;
+        let response = app
+            .oneshot(
+                axum::http::Request::get(path)
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_health_and_readiness() {
+        let metrics = Arc::new(Metrics::default());
+        metrics.failed("kube_api");
+        let (status, body) = get(router(metrics.clone()), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.contains("reconcile_errors_total{category=\"kube_api\"} 1"),
+            "{body}"
+        );
+        assert_eq!(
+            get(router(metrics.clone()), "/healthz").await.0,
+            StatusCode::OK
+        );
+        let (status, body) = get(router(metrics.clone()), "/readyz").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "ready: standby, waiting for the lease")
+        );
+        metrics.set_active(true);
+        assert_eq!(
+            get(router(metrics.clone()), "/readyz").await.1,
+            "ready: active"
+        );
+        assert_eq!(get(router(metrics), "/nope").await.0, StatusCode::NOT_FOUND);
     }
 }
