@@ -37,7 +37,11 @@ fn fallback_jwt(settings: &Settings) -> anyhow::Result<Option<JwtKeys>> {
         return Ok(None);
     }
     let secret = reload::generated_jwt_secret(&settings.data_dir)?;
-    Ok(Some(JwtKeys::new("local".into(), vec![("local".into(), secret, None)], KeySource::Generated)))
+    Ok(Some(JwtKeys::new(
+        "local".into(),
+        vec![("local".into(), secret, None)],
+        KeySource::Generated,
+    )))
 }
 
 /// Where the first admin's password comes from.
@@ -59,7 +63,9 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
             }
             Ok(AdminPassword::Configured(p))
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(AdminPassword::Generated(passwords::generate())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Ok(AdminPassword::Generated(passwords::generate()))
+        }
         Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
     }
 }
@@ -107,7 +113,11 @@ async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow:
                 AuditEvent::new("user.create", Outcome::Success)
                     .actor("system")
                     .target("admin")
-                    .reason(if generated { "first start; generated password" } else { "first start; configured password" }),
+                    .reason(if generated {
+                        "first start; generated password"
+                    } else {
+                        "first start; configured password"
+                    }),
             )
             .await;
     }
@@ -120,7 +130,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         anyhow::bail!("unsupported JWT algorithm");
     }
     let fallback = fallback_jwt(&settings)?.map(Arc::new);
-    let candidate = reload::load_candidate(&settings, fallback.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let candidate =
+        reload::load_candidate(&settings, fallback.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     if candidate.policy_source == reload::PolicySource::BuiltInDefault {
         tracing::warn!(
             path = %settings.policy_path().display(),
@@ -135,7 +146,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let identities = Identities::load(&db).await.context("cannot load users")?;
     let dummy_hash: Arc<str> = {
         let random = passwords::generate();
-        tokio::task::spawn_blocking(move || passwords::hash_blocking(&random)).await??.into()
+        tokio::task::spawn_blocking(move || passwords::hash_blocking(&random))
+            .await??
+            .into()
     };
     let snapshot = candidate.into_snapshot(1);
     let limiter = RateLimits::new(&snapshot.policy);
@@ -169,9 +182,18 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(from_fn_with_state(state.clone(), crate::pipeline::context))
                 .layer(from_fn_with_state(state.clone(), crate::cors::middleware))
-                .layer(from_fn_with_state(state.clone(), crate::pipeline::authenticate_layer))
-                .layer(from_fn_with_state(state.clone(), crate::pipeline::rate_limit))
-                .layer(from_fn_with_state(state.clone(), crate::pipeline::require_scope)),
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    crate::pipeline::authenticate_layer,
+                ))
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    crate::pipeline::rate_limit,
+                ))
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    crate::pipeline::require_scope,
+                )),
         )
         .with_state(state)
 }

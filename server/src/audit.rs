@@ -87,7 +87,11 @@ impl Audit {
                 {
                     tokio::fs::create_dir_all(parent).await?;
                 }
-                let f = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
+                let f = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .await?;
                 Some(Arc::new(Mutex::new(f)))
             }
             None => None,

@@ -221,7 +221,8 @@ impl Settings {
                 secret.expose().len()
             );
         }
-        let access_minutes: u64 = parse_or(get("AI_JWT_EXPIRE_MINUTES"), "AI_JWT_EXPIRE_MINUTES", 30)?;
+        let access_minutes: u64 =
+            parse_or(get("AI_JWT_EXPIRE_MINUTES"), "AI_JWT_EXPIRE_MINUTES", 30)?;
         let refresh_days: u64 = parse_or(
             get("AI_REFRESH_TOKEN_EXPIRE_DAYS"),
             "AI_REFRESH_TOKEN_EXPIRE_DAYS",
@@ -252,7 +253,11 @@ impl Settings {
                 .transpose()?,
         };
 
-        let provider = match get("AI_LLM_PROVIDER").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let provider = match get("AI_LLM_PROVIDER")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("ollama") => LlmProvider::Ollama,
             Some("openai") => LlmProvider::OpenAi,
             Some(other) => bail!("AI_LLM_PROVIDER={other} is not supported: use ollama or openai"),
@@ -267,14 +272,20 @@ impl Settings {
                 .map(|v| parse_list(&v, "AI_MODELS"))
                 .transpose()?
                 .unwrap_or_default(),
-            timeout: Duration::from_secs_f64(parse_or(get("AI_LLM_TIMEOUT"), "AI_LLM_TIMEOUT", 120.0f64)?.max(0.001)),
+            timeout: Duration::from_secs_f64(
+                parse_or(get("AI_LLM_TIMEOUT"), "AI_LLM_TIMEOUT", 120.0f64)?.max(0.001),
+            ),
         };
         let agent = AgentSettings {
             max_iterations: parse_or(get("AI_MAX_ITERATIONS"), "AI_MAX_ITERATIONS", 12)?,
             upload_dir: get("AI_UPLOAD_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("uploads")),
-            max_upload_size: parse_or(get("AI_MAX_UPLOAD_SIZE"), "AI_MAX_UPLOAD_SIZE", 10 * 1024 * 1024)?,
+            max_upload_size: parse_or(
+                get("AI_MAX_UPLOAD_SIZE"),
+                "AI_MAX_UPLOAD_SIZE",
+                10 * 1024 * 1024,
+            )?,
         };
 
         let kubernetes = kubernetes_source(args, &get)?;
@@ -305,7 +316,8 @@ impl Settings {
             },
             overrides,
             debug,
-            log_level: get("AI_LOG_LEVEL").unwrap_or_else(|| if debug { "debug".into() } else { "info".into() }),
+            log_level: get("AI_LOG_LEVEL")
+                .unwrap_or_else(|| if debug { "debug".into() } else { "info".into() }),
             audit_log_path: get("AI_AUDIT_LOG_PATH").map(PathBuf::from),
             llm,
             agent,
@@ -329,8 +341,14 @@ fn kubernetes_source(
         .clone()
         .or_else(|| get("AI_CONFIG_SOURCE"))
         .unwrap_or_else(|| "auto".into());
-    let namespace = args.pod_namespace.clone().or_else(|| get("AI_POD_NAMESPACE"));
-    let configmap = args.policy_configmap.clone().or_else(|| get("AI_POLICY_CONFIGMAP"));
+    let namespace = args
+        .pod_namespace
+        .clone()
+        .or_else(|| get("AI_POD_NAMESPACE"));
+    let configmap = args
+        .policy_configmap
+        .clone()
+        .or_else(|| get("AI_POLICY_CONFIGMAP"));
     let secret = args.auth_secret.clone().or_else(|| get("AI_AUTH_SECRET"));
     let wanted = match mode.trim().to_ascii_lowercase().as_str() {
         "file" => return Ok(None),
@@ -340,7 +358,11 @@ fn kubernetes_source(
     };
     match (configmap, secret) {
         (Some(configmap), Some(secret)) if wanted || get("KUBERNETES_SERVICE_HOST").is_some() => {
-            Ok(Some(KubernetesSource { namespace, configmap, secret }))
+            Ok(Some(KubernetesSource {
+                namespace,
+                configmap,
+                secret,
+            }))
         }
         _ if wanted => bail!(
             "AI_CONFIG_SOURCE=kubernetes needs the ConfigMap and Secret names: \
@@ -350,7 +372,11 @@ fn kubernetes_source(
     }
 }
 
-fn parse_or<T: std::str::FromStr>(value: Option<String>, name: &str, default: T) -> anyhow::Result<T> {
+fn parse_or<T: std::str::FromStr>(
+    value: Option<String>,
+    name: &str,
+    default: T,
+) -> anyhow::Result<T> {
     match value {
         None => Ok(default),
         Some(v) => v
@@ -372,7 +398,8 @@ fn parse_bool(value: &str, name: &str) -> anyhow::Result<bool> {
 fn parse_list(value: &str, name: &str) -> anyhow::Result<Vec<String>> {
     let trimmed = value.trim();
     if trimmed.starts_with('[') {
-        return serde_json::from_str(trimmed).with_context(|| format!("{name} is not a JSON list of strings"));
+        return serde_json::from_str(trimmed)
+            .with_context(|| format!("{name} is not a JSON list of strings"));
     }
     Ok(trimmed
         .split(',')
@@ -384,9 +411,9 @@ fn parse_list(value: &str, name: &str) -> anyhow::Result<Vec<String>> {
 /// `60`, or the v3 form `60/minute`.
 fn parse_rate(value: &str) -> anyhow::Result<u32> {
     let number = value.trim().split('/').next().unwrap_or_default().trim();
-    let rate: u32 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("AI_RATE_LIMIT_DEFAULT={value:?} is not a number of requests per minute"))?;
+    let rate: u32 = number.parse().map_err(|_| {
+        anyhow::anyhow!("AI_RATE_LIMIT_DEFAULT={value:?} is not a number of requests per minute")
+    })?;
     if rate == 0 {
         bail!("AI_RATE_LIMIT_DEFAULT must be at least 1");
     }
@@ -399,7 +426,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(args: &ServeArgs, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_sources(args, |k| map.get(k).cloned())
     }
 
@@ -408,10 +438,17 @@ mod tests {
         let s = settings(&ServeArgs::default(), &[]).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 8001));
         assert_eq!(s.database_url, "sqlite://./data/orchestrator.db");
-        let s = settings(&ServeArgs::default(), &[("AI_PORT", "9000"), ("AI_DB_PATH", "/x/y.db")]).unwrap();
+        let s = settings(
+            &ServeArgs::default(),
+            &[("AI_PORT", "9000"), ("AI_DB_PATH", "/x/y.db")],
+        )
+        .unwrap();
         assert_eq!(s.port, 9000);
         assert_eq!(s.database_url, "sqlite:///x/y.db");
-        let args = ServeArgs { port: Some(7000), ..Default::default() };
+        let args = ServeArgs {
+            port: Some(7000),
+            ..Default::default()
+        };
         assert_eq!(settings(&args, &[("AI_PORT", "9000")]).unwrap().port, 7000);
     }
 
@@ -419,7 +456,10 @@ mod tests {
     fn short_jwt_secret_and_unknown_algorithm_are_refused() {
         let err = settings(&ServeArgs::default(), &[("AI_JWT_SECRET_KEY", "short")]).unwrap_err();
         assert!(err.to_string().contains("at least 32 bytes"), "{err}");
-        assert!(!err.to_string().contains("short\""), "the secret must not be echoed");
+        assert!(
+            !err.to_string().contains("short\""),
+            "the secret must not be echoed"
+        );
         assert!(settings(&ServeArgs::default(), &[("AI_JWT_ALGORITHM", "none")]).is_err());
         assert!(settings(&ServeArgs::default(), &[("AI_JWT_ALGORITHM", "RS256")]).is_err());
     }
@@ -429,7 +469,10 @@ mod tests {
         let s = settings(
             &ServeArgs::default(),
             &[
-                ("AI_CORS_ORIGINS", r#"["https://a.example","https://b.example"]"#),
+                (
+                    "AI_CORS_ORIGINS",
+                    r#"["https://a.example","https://b.example"]"#,
+                ),
                 ("AI_RATE_LIMIT_DEFAULT", "30/minute"),
                 ("OLLAMA_URL", "http://ollama:11434"),
             ],
@@ -443,19 +486,40 @@ mod tests {
 
     #[test]
     fn kubernetes_source_is_chosen_by_mode_and_names() {
-        let names = [("AI_POLICY_CONFIGMAP", "o-policy"), ("AI_AUTH_SECRET", "o-auth"), ("AI_POD_NAMESPACE", "ns")];
-        let expected = KubernetesSource { namespace: Some("ns".into()), configmap: "o-policy".into(), secret: "o-auth".into() };
+        let names = [
+            ("AI_POLICY_CONFIGMAP", "o-policy"),
+            ("AI_AUTH_SECRET", "o-auth"),
+            ("AI_POD_NAMESPACE", "ns"),
+        ];
+        let expected = KubernetesSource {
+            namespace: Some("ns".into()),
+            configmap: "o-policy".into(),
+            secret: "o-auth".into(),
+        };
         // auto: only inside a cluster.
-        assert_eq!(settings(&ServeArgs::default(), &names).unwrap().kubernetes, None);
+        assert_eq!(
+            settings(&ServeArgs::default(), &names).unwrap().kubernetes,
+            None
+        );
         let in_pod = [names.as_slice(), &[("KUBERNETES_SERVICE_HOST", "10.0.0.1")]].concat();
-        assert_eq!(settings(&ServeArgs::default(), &in_pod).unwrap().kubernetes, Some(expected.clone()));
+        assert_eq!(
+            settings(&ServeArgs::default(), &in_pod).unwrap().kubernetes,
+            Some(expected.clone())
+        );
         // file beats the cluster; the flag beats the environment.
-        let args = ServeArgs { config_source: Some("file".into()), ..Default::default() };
+        let args = ServeArgs {
+            config_source: Some("file".into()),
+            ..Default::default()
+        };
         assert_eq!(settings(&args, &in_pod).unwrap().kubernetes, None);
         let forced = [names.as_slice(), &[("AI_CONFIG_SOURCE", "kubernetes")]].concat();
-        assert_eq!(settings(&ServeArgs::default(), &forced).unwrap().kubernetes, Some(expected));
+        assert_eq!(
+            settings(&ServeArgs::default(), &forced).unwrap().kubernetes,
+            Some(expected)
+        );
         // kubernetes without names, or an unknown mode, stops the start.
-        let err = settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "kubernetes")]).unwrap_err();
+        let err =
+            settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "kubernetes")]).unwrap_err();
         assert!(err.to_string().contains("AI_POLICY_CONFIGMAP"), "{err}");
         assert!(settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "etcd")]).is_err());
     }

@@ -9,7 +9,9 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, ServiceExt};
-use tower_http::cors::{AllowCredentials, AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
+use tower_http::cors::{
+    AllowCredentials, AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders,
+};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,7 +53,10 @@ pub fn layer_for(policy: &policy::Policy) -> CorsLayer {
 }
 
 fn is_preflight(req: &Request) -> bool {
-    req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -59,7 +64,9 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let snapshot = state.snapshot();
-    let allowed = origin.to_str().is_ok_and(|o| snapshot.policy.origin_allowed(o));
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| snapshot.policy.origin_allowed(o));
     if !allowed {
         if is_preflight(&req) {
             return ApiError::Forbidden("Origin not allowed".into()).into_response();

@@ -54,22 +54,39 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("ai_orchestrator");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency: HistogramFamily =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let rate_limited = Family::<RouteLabels, Counter>::default();
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let policy_reloads = Counter::default();
         let policy_reload_failures = Counter::default();
         let policy_generation = Gauge::default();
         let policy_sync_errors = Family::<ReasonLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
-        registry.register("auth_failures", "Refused credentials by reason", auth_failures.clone());
-        registry.register("policy_reloads", "Configuration reloads applied", policy_reloads.clone());
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused credentials by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Configuration reloads applied",
+            policy_reloads.clone(),
+        );
         registry.register(
             "policy_reload_failures",
             "Configuration reloads refused as invalid",

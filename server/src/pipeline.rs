@@ -40,7 +40,9 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) ->
     }
     let mut chain: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return peer };
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => chain.push(ip),
@@ -63,7 +65,10 @@ fn request_id(headers: &HeaderMap) -> String {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
         })
         .map(str::to_string)
         .unwrap_or_else(|| {
@@ -98,7 +103,11 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     state
         .metrics
         .requests
-        .get_or_create(&RequestLabels { method, route: route.clone(), status: response.status().as_u16() })
+        .get_or_create(&RequestLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
         .inc();
     state
         .metrics
@@ -109,17 +118,24 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 /// Looks at the credentials and records the outcome; never rejects by itself.
-pub async fn authenticate_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate_layer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let outcome = authenticate(&state, req.headers());
     req.extensions_mut().insert(outcome);
     next.run(req).await
 }
 
 fn context_of(req: &Request) -> RequestContext {
-    req.extensions().get::<RequestContext>().cloned().unwrap_or(RequestContext {
-        client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        request_id: String::new(),
-    })
+    req.extensions()
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or(RequestContext {
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            request_id: String::new(),
+        })
 }
 
 fn set_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: u64) {
@@ -138,23 +154,35 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let route = route_of(&req);
     match state.limiter.check(&route, &key) {
         Decision::Disabled => next.run(req).await,
-        Decision::Allowed { limit, remaining, reset } => {
+        Decision::Allowed {
+            limit,
+            remaining,
+            reset,
+        } => {
             let mut response = next.run(req).await;
             set_rate_headers(response.headers_mut(), limit, remaining, reset);
             response
         }
-        Decision::Limited { limit, retry_after, reset } => {
+        Decision::Limited {
+            limit,
+            retry_after,
+            reset,
+        } => {
             state
                 .metrics
                 .rate_limited
-                .get_or_create(&RouteLabels { route: route.clone() })
+                .get_or_create(&RouteLabels {
+                    route: route.clone(),
+                })
                 .inc();
             let audit = state.audit.clone();
             let event = AuditEvent::new("rate_limit", Outcome::Denied)
                 .context(&ctx)
                 .actor(key)
                 .target(format!("{} {route}", req.method()))
-                .reason(format!("budget of {limit} exhausted; retry after {retry_after}s"));
+                .reason(format!(
+                    "budget of {limit} exhausted; retry after {retry_after}s"
+                ));
             tokio::spawn(async move { audit.record(event).await });
             let mut response = ApiError::TooManyRequests { retry_after }.into_response();
             set_rate_headers(response.headers_mut(), limit, 0, reset);
@@ -172,7 +200,11 @@ pub async fn require_scope(State(state): State<AppState>, req: Request, next: Ne
     }
     let ctx = context_of(&req);
     let target = format!("{} {route}", req.method());
-    let outcome = req.extensions().get::<AuthOutcome>().cloned().unwrap_or(AuthOutcome::Anonymous);
+    let outcome = req
+        .extensions()
+        .get::<AuthOutcome>()
+        .cloned()
+        .unwrap_or(AuthOutcome::Anonymous);
     let (error, actor, reason) = match outcome {
         AuthOutcome::Authenticated(principal) => match access {
             RouteAccess::Scope(scope) if !principal.has_scope(scope) => (
@@ -182,12 +214,18 @@ pub async fn require_scope(State(state): State<AppState>, req: Request, next: Ne
             ),
             _ => return next.run(req).await,
         },
-        AuthOutcome::Anonymous => (ApiError::unauthorized(), "-".to_string(), "no credentials".to_string()),
+        AuthOutcome::Anonymous => (
+            ApiError::unauthorized(),
+            "-".to_string(),
+            "no credentials".to_string(),
+        ),
         AuthOutcome::Refused(why) => {
             state
                 .metrics
                 .auth_failures
-                .get_or_create(&ReasonLabels { reason: why.to_string() })
+                .get_or_create(&ReasonLabels {
+                    reason: why.to_string(),
+                })
                 .inc();
             (
                 ApiError::Unauthorized("Could not validate credentials".into()),
@@ -196,11 +234,25 @@ pub async fn require_scope(State(state): State<AppState>, req: Request, next: Ne
             )
         }
     };
-    let outcome = if matches!(error, ApiError::Forbidden(_)) { Outcome::Denied } else { Outcome::Failure };
-    let action = if matches!(error, ApiError::Forbidden(_)) { "access.forbidden" } else { "access.unauthorized" };
+    let outcome = if matches!(error, ApiError::Forbidden(_)) {
+        Outcome::Denied
+    } else {
+        Outcome::Failure
+    };
+    let action = if matches!(error, ApiError::Forbidden(_)) {
+        "access.forbidden"
+    } else {
+        "access.unauthorized"
+    };
     state
         .audit
-        .record(AuditEvent::new(action, outcome).context(&ctx).actor(actor).target(target).reason(reason))
+        .record(
+            AuditEvent::new(action, outcome)
+                .context(&ctx)
+                .actor(actor)
+                .target(target)
+                .reason(reason),
+        )
         .await;
     error.into_response()
 }
@@ -213,10 +265,16 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.1.1.1"));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.1.1.1"),
+        );
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let stranger: IpAddr = "198.51.100.7".parse().unwrap();
-        assert_eq!(client_ip(proxy, &headers, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &headers, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(stranger, &headers, &trusted), stranger);
         assert_eq!(client_ip(proxy, &headers, &[]), proxy);
         headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));

@@ -17,7 +17,8 @@ use governor::{Quota, RateLimiter};
 use policy::RateSpec;
 use serde::Serialize;
 
-type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// The pseudo-route of requests that match no route.
 pub const UNMATCHED: &str = "*";
@@ -52,8 +53,16 @@ impl RouteLimiter {
 /// The verdict for one request, with what the `X-RateLimit-*` headers say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Allowed { limit: u32, remaining: u32, reset: u64 },
-    Limited { limit: u32, retry_after: u64, reset: u64 },
+    Allowed {
+        limit: u32,
+        remaining: u32,
+        reset: u64,
+    },
+    Limited {
+        limit: u32,
+        retry_after: u64,
+        reset: u64,
+    },
     Disabled,
 }
 
@@ -96,7 +105,8 @@ impl RateLimits {
 
     /// Applies a policy, keeping the state of routes whose budget is unchanged.
     pub fn update(&self, policy: &policy::Policy) {
-        self.enabled.store(policy.rate_limits_enabled(), Ordering::Relaxed);
+        self.enabled
+            .store(policy.rate_limits_enabled(), Ordering::Relaxed);
         let old = self.routes.load();
         let mut next = HashMap::new();
         let routes = crate::scopes::ROUTES
@@ -132,14 +142,23 @@ impl RateLimits {
                 limiter.allowed.fetch_add(1, Ordering::Relaxed);
                 let remaining = snapshot.remaining_burst_capacity();
                 let reset = ceil_secs(limiter.interval() * limit.saturating_sub(remaining));
-                Decision::Allowed { limit, remaining, reset }
+                Decision::Allowed {
+                    limit,
+                    remaining,
+                    reset,
+                }
             }
             Err(not_until) => {
                 limiter.limited.fetch_add(1, Ordering::Relaxed);
                 let wait = not_until.wait_time_from(self.clock.now());
                 let retry_after = ceil_secs(wait).max(1);
-                let reset = ceil_secs(wait + limiter.interval() * limit.saturating_sub(1)).max(retry_after);
-                Decision::Limited { limit, retry_after, reset }
+                let reset =
+                    ceil_secs(wait + limiter.interval() * limit.saturating_sub(1)).max(retry_after);
+                Decision::Limited {
+                    limit,
+                    retry_after,
+                    reset,
+                }
             }
         }
     }
@@ -166,7 +185,10 @@ impl RateLimits {
             })
             .collect();
         out.sort_by(|a, b| a.route.cmp(&b.route));
-        Stats { enabled: self.enabled.load(Ordering::Relaxed), routes: out }
+        Stats {
+            enabled: self.enabled.load(Ordering::Relaxed),
+            routes: out,
+        }
     }
 }
 
@@ -185,7 +207,9 @@ mod tests {
         ));
         for expected_remaining in [2, 1, 0] {
             match limits.check("/api/auth/me", "user:a") {
-                Decision::Allowed { limit, remaining, .. } => {
+                Decision::Allowed {
+                    limit, remaining, ..
+                } => {
                     assert_eq!((limit, remaining), (3, expected_remaining));
                 }
                 other => panic!("unexpected {other:?}"),
@@ -195,19 +219,38 @@ mod tests {
             Decision::Limited { retry_after, .. } => assert!((1..=20).contains(&retry_after)),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(limits.check("/api/auth/me", "user:b"), Decision::Allowed { .. }));
-        assert!(matches!(limits.check("/health", "user:a"), Decision::Allowed { .. }));
+        assert!(matches!(
+            limits.check("/api/auth/me", "user:b"),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limits.check("/health", "user:a"),
+            Decision::Allowed { .. }
+        ));
     }
 
     #[test]
     fn unchanged_budgets_survive_an_update_and_changed_ones_reset() {
-        let p = policy("version: 1\nrateLimits:\n  routes:\n    /api/auth/me: {requests: 1, per: 1m}\n");
+        let p = policy(
+            "version: 1\nrateLimits:\n  routes:\n    /api/auth/me: {requests: 1, per: 1m}\n",
+        );
         let limits = RateLimits::new(&p);
-        assert!(matches!(limits.check("/api/auth/me", "k"), Decision::Allowed { .. }));
+        assert!(matches!(
+            limits.check("/api/auth/me", "k"),
+            Decision::Allowed { .. }
+        ));
         limits.update(&p);
-        assert!(matches!(limits.check("/api/auth/me", "k"), Decision::Limited { .. }));
-        limits.update(&policy("version: 1\nrateLimits:\n  routes:\n    /api/auth/me: {requests: 2, per: 1m}\n"));
-        assert!(matches!(limits.check("/api/auth/me", "k"), Decision::Allowed { .. }));
+        assert!(matches!(
+            limits.check("/api/auth/me", "k"),
+            Decision::Limited { .. }
+        ));
+        limits.update(&policy(
+            "version: 1\nrateLimits:\n  routes:\n    /api/auth/me: {requests: 2, per: 1m}\n",
+        ));
+        assert!(matches!(
+            limits.check("/api/auth/me", "k"),
+            Decision::Allowed { .. }
+        ));
         limits.update(&policy("version: 1\nrateLimits:\n  enabled: false\n"));
         assert_eq!(limits.check("/api/auth/me", "k"), Decision::Disabled);
     }

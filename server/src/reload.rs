@@ -57,8 +57,15 @@ impl InputSource {
 /// Where the inputs live, for error messages (never their contents).
 #[derive(Clone, Debug)]
 pub enum Location {
-    Dirs { config: PathBuf, secrets: PathBuf },
-    Kubernetes { namespace: String, configmap: String, secret: String },
+    Dirs {
+        config: PathBuf,
+        secrets: PathBuf,
+    },
+    Kubernetes {
+        namespace: String,
+        configmap: String,
+        secret: String,
+    },
 }
 
 impl Location {
@@ -72,7 +79,11 @@ impl Location {
     fn policy(&self) -> String {
         match self {
             Location::Dirs { config, .. } => config.join(POLICY_FILE).display().to_string(),
-            Location::Kubernetes { namespace, configmap, .. } => {
+            Location::Kubernetes {
+                namespace,
+                configmap,
+                ..
+            } => {
                 format!("ConfigMap {namespace}/{configmap} key {POLICY_FILE}")
             }
         }
@@ -81,7 +92,9 @@ impl Location {
     fn secret(&self, key: &str) -> String {
         match self {
             Location::Dirs { secrets, .. } => secrets.join(key).display().to_string(),
-            Location::Kubernetes { namespace, secret, .. } => format!("Secret {namespace}/{secret} key {key}"),
+            Location::Kubernetes {
+                namespace, secret, ..
+            } => format!("Secret {namespace}/{secret} key {key}"),
         }
     }
 }
@@ -100,7 +113,10 @@ impl Inputs {
     /// Reads the config and secrets directories.
     pub fn read_files(settings: &Settings) -> Result<Inputs, String> {
         Ok(Inputs {
-            location: Location::Dirs { config: settings.config_dir.clone(), secrets: settings.secrets_dir.clone() },
+            location: Location::Dirs {
+                config: settings.config_dir.clone(),
+                secrets: settings.secrets_dir.clone(),
+            },
             policy: read_optional(&settings.policy_path())?,
             jwt_keys: read_optional(&settings.secrets_dir.join(JWT_KEYS_FILE))?,
             api_keys: read_optional(&settings.secrets_dir.join(API_KEYS_FILE))?,
@@ -204,7 +220,9 @@ struct DeclaredKeyEntry {
 fn parse_time(text: &str, field: &str) -> Result<i64, String> {
     text.parse::<jiff::Timestamp>()
         .map(|t| t.as_millisecond())
-        .map_err(|_| format!("{field}: {text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z"))
+        .map_err(|_| {
+            format!("{field}: {text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
+        })
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, String> {
@@ -217,10 +235,12 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, String> {
 
 /// Parses `jwt-keys.json`; the messages name fields, never secrets.
 pub fn parse_jwt_keys(bytes: &[u8]) -> Result<JwtKeys, String> {
-    let file: JwtKeysFile =
-        serde_json::from_slice(bytes).map_err(|e| format!("{JWT_KEYS_FILE}: invalid JSON: {}", strip_json_values(&e)))?;
+    let file: JwtKeysFile = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{JWT_KEYS_FILE}: invalid JSON: {}", strip_json_values(&e)))?;
     if file.keys.is_empty() {
-        return Err(format!("{JWT_KEYS_FILE}: keys: at least one key is required"));
+        return Err(format!(
+            "{JWT_KEYS_FILE}: keys: at least one key is required"
+        ));
     }
     let mut secrets = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -229,7 +249,10 @@ pub fn parse_jwt_keys(bytes: &[u8]) -> Result<JwtKeys, String> {
             return Err(format!("{JWT_KEYS_FILE}: keys[{i}].kid: must not be empty"));
         }
         if !seen.insert(key.kid.clone()) {
-            return Err(format!("{JWT_KEYS_FILE}: keys[{i}].kid: {:?} appears twice", key.kid));
+            return Err(format!(
+                "{JWT_KEYS_FILE}: keys[{i}].kid: {:?} appears twice",
+                key.kid
+            ));
         }
         let secret = base64::engine::general_purpose::STANDARD
             .decode(key.secret.trim())
@@ -255,22 +278,34 @@ pub fn parse_jwt_keys(bytes: &[u8]) -> Result<JwtKeys, String> {
             ));
         }
         Some((_, _, Some(_))) => {
-            return Err(format!("{JWT_KEYS_FILE}: signingKid: {:?} is retired", file.signing_kid));
+            return Err(format!(
+                "{JWT_KEYS_FILE}: signingKid: {:?} is retired",
+                file.signing_kid
+            ));
         }
         Some(_) => {}
     }
-    Ok(JwtKeys::new(file.signing_kid, secrets, KeySource::SecretsDir))
+    Ok(JwtKeys::new(
+        file.signing_kid,
+        secrets,
+        KeySource::SecretsDir,
+    ))
 }
 
 /// serde_json errors may quote input; keep only the position.
 fn strip_json_values(err: &serde_json::Error) -> String {
-    format!("line {} column {} ({:?})", err.line(), err.column(), err.classify())
+    format!(
+        "line {} column {} ({:?})",
+        err.line(),
+        err.column(),
+        err.classify()
+    )
 }
 
 /// Parses `api-keys.json`.
 pub fn parse_declared_keys(bytes: &[u8]) -> Result<HashMap<String, DeclaredKey>, String> {
-    let entries: Vec<DeclaredKeyEntry> =
-        serde_json::from_slice(bytes).map_err(|e| format!("{API_KEYS_FILE}: invalid JSON: {}", strip_json_values(&e)))?;
+    let entries: Vec<DeclaredKeyEntry> = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{API_KEYS_FILE}: invalid JSON: {}", strip_json_values(&e)))?;
     let mut out = HashMap::new();
     for (i, entry) in entries.into_iter().enumerate() {
         if entry.name.trim().is_empty() {
@@ -278,11 +313,16 @@ pub fn parse_declared_keys(bytes: &[u8]) -> Result<HashMap<String, DeclaredKey>,
         }
         let hash = entry.sha256.trim().to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("{API_KEYS_FILE}: [{i}].sha256: must be 64 hex characters"));
+            return Err(format!(
+                "{API_KEYS_FILE}: [{i}].sha256: must be 64 hex characters"
+            ));
         }
-        let scopes = Scopes::parse_names(&entry.scopes).map_err(|e| format!("{API_KEYS_FILE}: [{i}].scopes: {e}"))?;
+        let scopes = Scopes::parse_names(&entry.scopes)
+            .map_err(|e| format!("{API_KEYS_FILE}: [{i}].scopes: {e}"))?;
         if scopes.is_empty() {
-            return Err(format!("{API_KEYS_FILE}: [{i}].scopes: at least one scope is required"));
+            return Err(format!(
+                "{API_KEYS_FILE}: [{i}].scopes: at least one scope is required"
+            ));
         }
         let expires_at = entry
             .expires_at
@@ -290,10 +330,19 @@ pub fn parse_declared_keys(bytes: &[u8]) -> Result<HashMap<String, DeclaredKey>,
             .map(|t| parse_time(t, &format!("{API_KEYS_FILE}: [{i}].expiresAt")))
             .transpose()?;
         if out
-            .insert(hash, DeclaredKey { name: entry.name, scopes, expires_at })
+            .insert(
+                hash,
+                DeclaredKey {
+                    name: entry.name,
+                    scopes,
+                    expires_at,
+                },
+            )
             .is_some()
         {
-            return Err(format!("{API_KEYS_FILE}: [{i}].sha256: the same key is declared twice"));
+            return Err(format!(
+                "{API_KEYS_FILE}: [{i}].sha256: the same key is declared twice"
+            ));
         }
     }
     Ok(out)
@@ -318,24 +367,35 @@ fn apply_overrides(doc: &mut policy::PolicyDocument, settings: &Settings) {
         doc.rate_limits.enabled = Some(enabled);
     }
     if let Some(per_minute) = o.rate_limit_default {
-        doc.rate_limits.default = Some(policy::RateLimit { requests: per_minute, per: "1m".into() });
+        doc.rate_limits.default = Some(policy::RateLimit {
+            requests: per_minute,
+            per: "1m".into(),
+        });
     }
 }
 
 /// Parses and validates the policy; a missing one means the built-in default.
-fn load_policy(settings: &Settings, inputs: &Inputs) -> Result<(policy::Policy, PolicySource, String), String> {
+fn load_policy(
+    settings: &Settings,
+    inputs: &Inputs,
+) -> Result<(policy::Policy, PolicySource, String), String> {
     let (base, source) = match &inputs.policy {
         Some(bytes) => {
             let label = inputs.location.policy();
-            let text = std::str::from_utf8(bytes).map_err(|_| format!("{label}: not UTF-8 text"))?;
-            let policy = policy::Policy::from_yaml(text).map_err(|e| format!("{label} is invalid:\n{e}"))?;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| format!("{label}: not UTF-8 text"))?;
+            let policy =
+                policy::Policy::from_yaml(text).map_err(|e| format!("{label} is invalid:\n{e}"))?;
             let source = match inputs.source() {
                 InputSource::File => PolicySource::File,
                 InputSource::Kubernetes => PolicySource::Kubernetes,
             };
             (policy, source)
         }
-        None => (policy::Policy::default_policy(), PolicySource::BuiltInDefault),
+        None => (
+            policy::Policy::default_policy(),
+            PolicySource::BuiltInDefault,
+        ),
     };
     if settings.overrides.is_empty() {
         let hash = base.hash().to_string();
@@ -343,8 +403,11 @@ fn load_policy(settings: &Settings, inputs: &Inputs) -> Result<(policy::Policy, 
     }
     let mut doc = base.document().clone();
     apply_overrides(&mut doc, settings);
-    let policy = policy::Policy::compile(doc)
-        .map_err(|e| format!("the policy with the AI_CORS_*/AI_RATE_LIMIT_* environment overrides is invalid:\n{e}"))?;
+    let policy = policy::Policy::compile(doc).map_err(|e| {
+        format!(
+            "the policy with the AI_CORS_*/AI_RATE_LIMIT_* environment overrides is invalid:\n{e}"
+        )
+    })?;
     let hash = policy.hash().to_string();
     Ok((policy, source, hash))
 }
@@ -359,9 +422,17 @@ pub fn generated_jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         Ok(bytes) => {
             let secret = base64::engine::general_purpose::STANDARD
                 .decode(String::from_utf8_lossy(&bytes).trim())
-                .map_err(|_| anyhow::anyhow!("{} is not valid base64; delete it to generate a new key", path.display()))?;
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{} is not valid base64; delete it to generate a new key",
+                        path.display()
+                    )
+                })?;
             if secret.len() < 32 {
-                anyhow::bail!("{} holds fewer than 32 bytes; delete it to generate a new key", path.display());
+                anyhow::bail!(
+                    "{} holds fewer than 32 bytes; delete it to generate a new key",
+                    path.display()
+                );
             }
             Ok(secret)
         }
@@ -376,7 +447,11 @@ pub fn generated_jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            file.write_all(base64::engine::general_purpose::STANDARD.encode(&secret).as_bytes())?;
+            file.write_all(
+                base64::engine::general_purpose::STANDARD
+                    .encode(&secret)
+                    .as_bytes(),
+            )?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)?;
             tracing::warn!(path = %path.display(), "no JWT key configured: generated one and stored it with mode 0600");
@@ -398,12 +473,19 @@ pub struct Candidate {
 
 /// Reads both directories and validates everything; no side effects.
 /// `fallback_jwt` is the environment or generated key, used without `jwt-keys.json`.
-pub fn load_candidate(settings: &Settings, fallback_jwt: Option<&JwtKeys>) -> Result<Candidate, String> {
+pub fn load_candidate(
+    settings: &Settings,
+    fallback_jwt: Option<&JwtKeys>,
+) -> Result<Candidate, String> {
     parse_candidate(settings, fallback_jwt, &Inputs::read_files(settings)?)
 }
 
 /// Parses and validates a set of inputs as a whole; no side effects.
-pub fn parse_candidate(settings: &Settings, fallback_jwt: Option<&JwtKeys>, inputs: &Inputs) -> Result<Candidate, String> {
+pub fn parse_candidate(
+    settings: &Settings,
+    fallback_jwt: Option<&JwtKeys>,
+    inputs: &Inputs,
+) -> Result<Candidate, String> {
     let (policy, policy_source, policy_hash) = load_policy(settings, inputs)?;
     let jwt_bytes = &inputs.jwt_keys;
     let jwt = match jwt_bytes {
@@ -501,7 +583,10 @@ pub async fn apply(state: &AppState, inputs: &Inputs, trigger: &str) -> bool {
             let generation = snapshot.generation;
             let hash = snapshot.policy.hash().to_string();
             state.current.store(Arc::new(snapshot));
-            state.metrics.policy_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
+            state
+                .metrics
+                .policy_generation
+                .set(i64::try_from(generation).unwrap_or(i64::MAX));
             {
                 let mut status = lock(&state.reload_status);
                 status.reloads += 1;
@@ -517,18 +602,25 @@ pub async fn apply(state: &AppState, inputs: &Inputs, trigger: &str) -> bool {
                     AuditEvent::new("config.reload", Outcome::Success)
                         .actor("system")
                         .target(format!("generation {generation}"))
-                        .reason(format!("trigger: {trigger}; source: {}; policy hash {hash}", source.as_str())),
+                        .reason(format!(
+                            "trigger: {trigger}; source: {}; policy hash {hash}",
+                            source.as_str()
+                        )),
                 )
                 .await;
             true
         }
         Err(error) => {
             refuse(state, error, trigger, source).await;
-            lock(&state.reload_status).seen.insert(source, (digest, false));
+            lock(&state.reload_status)
+                .seen
+                .insert(source, (digest, false));
             return false;
         }
     };
-    lock(&state.reload_status).seen.insert(source, (digest, true));
+    lock(&state.reload_status)
+        .seen
+        .insert(source, (digest, true));
     installed
 }
 
@@ -571,25 +663,32 @@ pub fn spawn_watchers(state: AppState) -> anyhow::Result<Option<notify::Recommen
     let first = state.snapshot();
     {
         let mut status = lock(&state.reload_status);
-        status.seen.entry(InputSource::File).or_insert((first.inputs_digest.clone(), true));
+        status
+            .seen
+            .entry(InputSource::File)
+            .or_insert((first.inputs_digest.clone(), true));
         status.last_sync_at.get_or_insert(first.loaded_at);
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    let dirs: Vec<PathBuf> = [state.settings.config_dir.clone(), state.settings.secrets_dir.clone()]
-        .into_iter()
-        .filter(|d| d.is_dir())
-        .collect();
+    let dirs: Vec<PathBuf> = [
+        state.settings.config_dir.clone(),
+        state.settings.secrets_dir.clone(),
+    ]
+    .into_iter()
+    .filter(|d| d.is_dir())
+    .collect();
     let watcher = if dirs.is_empty() {
         None
     } else {
         let file_tx = tx.clone();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && !matches!(event.kind, notify::EventKind::Access(_))
-            {
-                let _ = file_tx.send("file change");
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && !matches!(event.kind, notify::EventKind::Access(_))
+                {
+                    let _ = file_tx.send("file change");
+                }
+            })?;
         for dir in &dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
             tracing::info!(dir = %dir.display(), "watching for configuration changes");
@@ -599,7 +698,8 @@ pub fn spawn_watchers(state: AppState) -> anyhow::Result<Option<notify::Recommen
 
     let hup_tx = tx.clone();
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             tracing::warn!("cannot listen for SIGHUP");
             return;
         };
@@ -635,15 +735,40 @@ mod tests {
 
     #[test]
     fn jwt_key_files_are_validated() {
-        let ok = format!(r#"{{"signingKid":"k2","keys":[{{"kid":"k1","secret":"{}","retiredAt":"2026-01-01T00:00:00Z"}},{{"kid":"k2","secret":"{}"}}]}}"#, b64(32), b64(40));
+        let ok = format!(
+            r#"{{"signingKid":"k2","keys":[{{"kid":"k1","secret":"{}","retiredAt":"2026-01-01T00:00:00Z"}},{{"kid":"k2","secret":"{}"}}]}}"#,
+            b64(32),
+            b64(40)
+        );
         let keys = parse_jwt_keys(ok.as_bytes()).unwrap();
         assert_eq!(keys.kids(), vec!["k1", "k2"]);
-        let short = format!(r#"{{"signingKid":"k1","keys":[{{"kid":"k1","secret":"{}"}}]}}"#, b64(16));
-        assert!(parse_jwt_keys(short.as_bytes()).unwrap_err().contains("at least 32"));
-        let missing = format!(r#"{{"signingKid":"k9","keys":[{{"kid":"k1","secret":"{}"}}]}}"#, b64(32));
-        assert!(parse_jwt_keys(missing.as_bytes()).unwrap_err().contains("signingKid"));
-        let retired = format!(r#"{{"signingKid":"k1","keys":[{{"kid":"k1","secret":"{}","retiredAt":"2026-01-01T00:00:00Z"}}]}}"#, b64(32));
-        assert!(parse_jwt_keys(retired.as_bytes()).unwrap_err().contains("retired"));
+        let short = format!(
+            r#"{{"signingKid":"k1","keys":[{{"kid":"k1","secret":"{}"}}]}}"#,
+            b64(16)
+        );
+        assert!(
+            parse_jwt_keys(short.as_bytes())
+                .unwrap_err()
+                .contains("at least 32")
+        );
+        let missing = format!(
+            r#"{{"signingKid":"k9","keys":[{{"kid":"k1","secret":"{}"}}]}}"#,
+            b64(32)
+        );
+        assert!(
+            parse_jwt_keys(missing.as_bytes())
+                .unwrap_err()
+                .contains("signingKid")
+        );
+        let retired = format!(
+            r#"{{"signingKid":"k1","keys":[{{"kid":"k1","secret":"{}","retiredAt":"2026-01-01T00:00:00Z"}}]}}"#,
+            b64(32)
+        );
+        assert!(
+            parse_jwt_keys(retired.as_bytes())
+                .unwrap_err()
+                .contains("retired")
+        );
         let unknown = r#"{"signingKid":"k1","keys":[],"extra":1}"#;
         assert!(parse_jwt_keys(unknown.as_bytes()).is_err());
     }
@@ -651,10 +776,14 @@ mod tests {
     #[test]
     fn declared_keys_are_validated() {
         let hash = "a".repeat(64);
-        let ok = format!(r#"[{{"name":"ci","sha256":"{hash}","scopes":["read","execute"],"expiresAt":"2027-01-01T00:00:00Z"}}]"#);
+        let ok = format!(
+            r#"[{{"name":"ci","sha256":"{hash}","scopes":["read","execute"],"expiresAt":"2027-01-01T00:00:00Z"}}]"#
+        );
         let keys = parse_declared_keys(ok.as_bytes()).unwrap();
         assert!(keys[&hash].scopes.has(crate::scopes::Scope::Execute));
-        assert!(parse_declared_keys(br#"[{"name":"ci","sha256":"xyz","scopes":["read"]}]"#).is_err());
+        assert!(
+            parse_declared_keys(br#"[{"name":"ci","sha256":"xyz","scopes":["read"]}]"#).is_err()
+        );
         let bad_scope = format!(r#"[{{"name":"ci","sha256":"{hash}","scopes":["root"]}}]"#);
         assert!(parse_declared_keys(bad_scope.as_bytes()).is_err());
     }
@@ -666,7 +795,10 @@ mod tests {
         let first = generated_jwt_secret(dir.path()).unwrap();
         let second = generated_jwt_secret(dir.path()).unwrap();
         assert_eq!(first, second);
-        let mode = std::fs::metadata(dir.path().join(GENERATED_JWT_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(GENERATED_JWT_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

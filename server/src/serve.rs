@@ -39,7 +39,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&args)?;
     init_logging(&settings);
     if !settings.auth_enabled {
-        tracing::warn!("AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server");
+        tracing::warn!(
+            "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"
+        );
     }
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
     let _db_lock = crate::server_lock::hold_for_server(&settings.database_url)?;
@@ -64,10 +66,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
     );
     tracing::info!(%addr, generation = state.snapshot().generation, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
     state.identities.flush_last_used(&state.db).await;
     tracing::info!("stopped");
     Ok(())

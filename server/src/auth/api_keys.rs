@@ -10,7 +10,10 @@ pub const PREFIX: &str = "ak_";
 pub fn generate() -> (String, String, String) {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    let key = format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let key = format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let hash = hash_key(&key);
     let prefix = key.chars().take(PREFIX.len() + 6).collect();
     (key, hash, prefix)

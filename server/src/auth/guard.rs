@@ -18,7 +18,10 @@ pub struct LoginGuard {
 
 impl LoginGuard {
     fn keys(username: &str, ip: &str) -> [String; 2] {
-        [format!("user:{}", username.to_lowercase()), format!("ip:{ip}")]
+        [
+            format!("user:{}", username.to_lowercase()),
+            format!("ip:{ip}"),
+        ]
     }
 
     /// Seconds to wait when locked out, else `None`.
@@ -29,10 +32,16 @@ impl LoginGuard {
             .iter()
             .filter_map(|k| map.get(k))
             .filter_map(|times| {
-                let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < WINDOW).collect();
+                let recent: Vec<&Instant> = times
+                    .iter()
+                    .filter(|t| now.duration_since(**t) < WINDOW)
+                    .collect();
                 (recent.len() >= MAX_FAILURES).then(|| {
                     let oldest = recent[recent.len() - MAX_FAILURES];
-                    WINDOW.saturating_sub(now.duration_since(*oldest)).as_secs().max(1)
+                    WINDOW
+                        .saturating_sub(now.duration_since(*oldest))
+                        .as_secs()
+                        .max(1)
                 })
             })
             .max()
@@ -42,11 +51,18 @@ impl LoginGuard {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+            map.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+            });
         }
         for key in Self::keys(username, ip) {
             let times = map.entry(key).or_default();
-            while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            {
                 times.pop_front();
             }
             times.push_back(now);
@@ -66,7 +82,11 @@ impl LoginGuard {
     pub fn evict(&self) {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        map.retain(|_, times| {
+            times
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < WINDOW)
+        });
         map.shrink_to_fit();
     }
 }
@@ -83,8 +103,14 @@ mod tests {
         }
         assert!(guard.locked("alice", "10.0.0.2").is_none());
         guard.record_failure("alice", "10.0.0.1");
-        assert!(guard.locked("alice", "10.0.0.9").is_some(), "name locked from any IP");
-        assert!(guard.locked("bob", "10.0.0.1").is_some(), "IP locked for any name");
+        assert!(
+            guard.locked("alice", "10.0.0.9").is_some(),
+            "name locked from any IP"
+        );
+        assert!(
+            guard.locked("bob", "10.0.0.1").is_some(),
+            "IP locked for any name"
+        );
         assert!(guard.locked("bob", "10.0.0.2").is_none());
         guard.record_success("alice");
         assert!(guard.locked("alice", "10.0.0.2").is_none());

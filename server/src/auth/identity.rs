@@ -58,7 +58,10 @@ impl Identities {
     pub fn put_user(&self, user: &UserRow) {
         write(&self.users).insert(
             user.username.clone(),
-            UserState { scopes: user.scopes, disabled: user.disabled },
+            UserState {
+                scopes: user.scopes,
+                disabled: user.disabled,
+            },
         );
     }
 

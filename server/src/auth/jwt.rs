@@ -48,7 +48,11 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     /// Builds a key set; `secrets` are raw key bytes (already length-checked).
-    pub fn new(signing_kid: String, secrets: Vec<(String, Vec<u8>, Option<i64>)>, source: KeySource) -> JwtKeys {
+    pub fn new(
+        signing_kid: String,
+        secrets: Vec<(String, Vec<u8>, Option<i64>)>,
+        source: KeySource,
+    ) -> JwtKeys {
         let keys = secrets
             .into_iter()
             .map(|(kid, secret, retired_at)| {
@@ -61,7 +65,11 @@ impl JwtKeys {
                 (kid, key)
             })
             .collect();
-        JwtKeys { signing_kid, keys, source }
+        JwtKeys {
+            signing_kid,
+            keys,
+            source,
+        }
     }
 
     pub fn kids(&self) -> Vec<String> {
@@ -146,7 +154,11 @@ pub fn issue(
 }
 
 /// Verifies signature, algorithm, key id and lifetime, issuer, audience and type.
-pub fn verify(keys: &JwtKeys, settings: &JwtSettings, token: &str) -> Result<AccessClaims, JwtError> {
+pub fn verify(
+    keys: &JwtKeys,
+    settings: &JwtSettings,
+    token: &str,
+) -> Result<AccessClaims, JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
     if header.alg != settings.algorithm {
         return Err(JwtError::BadSignatureOrClaims);
@@ -167,12 +179,13 @@ pub fn verify(keys: &JwtKeys, settings: &JwtSettings, token: &str) -> Result<Acc
     validation.set_issuer(&[&settings.issuer]);
     validation.set_audience(&[&settings.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud", "jti"]);
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|err| {
-        match err.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-            _ => JwtError::BadSignatureOrClaims,
-        }
-    })?;
+    let data =
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|err| {
+            match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
+                _ => JwtError::BadSignatureOrClaims,
+            }
+        })?;
     let claims = data.claims;
     if claims.token_type != "access" {
         return Err(JwtError::NotAccess);
@@ -224,7 +237,10 @@ mod tests {
         assert!(verify(&keys(None), &settings(), &tampered).is_err());
         let mut other = settings();
         other.audience = "other".into();
-        assert_eq!(verify(&keys(None), &other, &token).unwrap_err(), JwtError::BadSignatureOrClaims);
+        assert_eq!(
+            verify(&keys(None), &other, &token).unwrap_err(),
+            JwtError::BadSignatureOrClaims
+        );
     }
 
     #[test]
@@ -233,6 +249,9 @@ mod tests {
         let recently = crate::db::now_ms() - 1_000;
         assert!(verify(&keys(Some(recently)), &settings(), &token).is_ok());
         let long_ago = crate::db::now_ms() - 120_000;
-        assert_eq!(verify(&keys(Some(long_ago)), &settings(), &token).unwrap_err(), JwtError::RetiredKey);
+        assert_eq!(
+            verify(&keys(Some(long_ago)), &settings(), &token).unwrap_err(),
+            JwtError::RetiredKey
+        );
     }
 }

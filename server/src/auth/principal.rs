@@ -42,7 +42,9 @@ impl Principal {
         if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("Missing required scope: {scope}")))
+            Err(ApiError::Forbidden(format!(
+                "Missing required scope: {scope}"
+            )))
         }
     }
 
@@ -69,7 +71,10 @@ pub enum AuthOutcome {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -168,7 +173,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<AuthOutcome>() {
             Some(AuthOutcome::Authenticated(p)) => Ok(p.clone()),
-            Some(AuthOutcome::Refused(_)) => Err(ApiError::Unauthorized("Could not validate credentials".into())),
+            Some(AuthOutcome::Refused(_)) => Err(ApiError::Unauthorized(
+                "Could not validate credentials".into(),
+            )),
             _ => Err(ApiError::unauthorized()),
         }
     }

@@ -11,7 +11,10 @@ pub const PREFIX: &str = "rt_";
 pub fn generate() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    let token = format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let token = format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let hash = hash_key(&token);
     (token, hash)
 }

@@ -89,8 +89,13 @@ pub async fn create_key(
     principal: Principal,
     Json(body): Json<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    if !matches!(principal.auth_method, AuthMethod::Jwt | AuthMethod::AuthDisabled) {
-        return Err(ApiError::Forbidden("API keys can only be created after a password login".into()));
+    if !matches!(
+        principal.auth_method,
+        AuthMethod::Jwt | AuthMethod::AuthDisabled
+    ) {
+        return Err(ApiError::Forbidden(
+            "API keys can only be created after a password login".into(),
+        ));
     }
     let name = body.name.trim().to_string();
     if name.is_empty() || name.len() > 100 {
@@ -114,12 +119,18 @@ pub async fn create_key(
                 .map_err(|_| ApiError::BadRequest("expires_at must be an RFC 3339 time".into()))?
                 .as_millisecond(),
         ),
-        (None, Some(0)) => return Err(ApiError::BadRequest("expires_in_days must be at least 1".into())),
+        (None, Some(0)) => {
+            return Err(ApiError::BadRequest(
+                "expires_in_days must be at least 1".into(),
+            ));
+        }
         (None, Some(days)) => Some(now + i64::from(days) * 86_400_000),
         (None, None) => None,
     };
     if expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::BadRequest("the expiry must be in the future".into()));
+        return Err(ApiError::BadRequest(
+            "the expiry must be in the future".into(),
+        ));
     }
     let (key, hash, prefix) = api_keys::generate();
     let row = ApiKeyRow {
@@ -146,7 +157,13 @@ pub async fn create_key(
                 .reason(format!("scopes {}", scopes.to_db())),
         )
         .await;
-    Ok((StatusCode::CREATED, Json(CreatedKey { key, info: key_out(&state, &row) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key,
+            info: key_out(&state, &row),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/auth/apikeys", tag = "apikeys", security(("bearer" = []), ("api_key" = [])),
@@ -157,7 +174,11 @@ pub async fn list_keys(
     principal: Principal,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<KeyOut>>> {
-    let owner = if query.all && principal.is_admin() { None } else { Some(principal.username.as_str()) };
+    let owner = if query.all && principal.is_admin() {
+        None
+    } else {
+        Some(principal.username.as_str())
+    };
     let keys = state.db.list_api_keys(owner).await?;
     Ok(Json(keys.iter().map(|k| key_out(&state, k)).collect()))
 }

@@ -41,7 +41,11 @@ fn parse_time(text: &str, name: &str) -> ApiResult<i64> {
     }
     text.parse::<jiff::Timestamp>()
         .map(|t| t.as_millisecond())
-        .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time or unix milliseconds")))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name} must be an RFC 3339 time or unix milliseconds"
+            ))
+        })
 }
 
 #[utoipa::path(get, path = "/api/audit", tag = "security", params(AuditQuery), security(("bearer" = [])),
@@ -54,7 +58,9 @@ pub async fn list(
     principal.require(Scope::Admin)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 500".into(),
+        ));
     }
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
@@ -63,19 +69,34 @@ pub async fn list(
     if let Some(o) = &q.outcome
         && !["success", "failure", "denied"].contains(&o.as_str())
     {
-        return Err(ApiError::BadRequest("outcome must be success, failure or denied".into()));
+        return Err(ApiError::BadRequest(
+            "outcome must be success, failure or denied".into(),
+        ));
     }
     let filter = AuditFilter {
         actor: q.actor,
         action: q.action,
         outcome: q.outcome,
-        since_ms: q.since.as_deref().map(|t| parse_time(t, "since")).transpose()?,
-        until_ms: q.until.as_deref().map(|t| parse_time(t, "until")).transpose()?,
+        since_ms: q
+            .since
+            .as_deref()
+            .map(|t| parse_time(t, "since"))
+            .transpose()?,
+        until_ms: q
+            .until
+            .as_deref()
+            .map(|t| parse_time(t, "until"))
+            .transpose()?,
         limit,
         offset,
     };
     let (items, total) = state.db.query_audit(&filter).await?;
-    Ok(Json(AuditPage { items, total, limit, offset }))
+    Ok(Json(AuditPage {
+        items,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 pub fn router() -> Router<AppState> {

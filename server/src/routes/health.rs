@@ -60,7 +60,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").into(),
         auth_enabled: state.settings.auth_enabled,
         rate_limit_enabled: snapshot.policy.rate_limits_enabled(),
-        config_source: if status.api_active { "kubernetes" } else { "file" }.into(),
+        config_source: if status.api_active {
+            "kubernetes"
+        } else {
+            "file"
+        }
+        .into(),
         policy: PolicyStatus {
             generation: snapshot.generation,
             hash: snapshot.policy.hash().to_string(),
@@ -91,7 +96,11 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(Ready { status: "ready".into(), database: "ok".into(), policy_generation: generation }),
+            Json(Ready {
+                status: "ready".into(),
+                database: "ok".into(),
+                policy_generation: generation,
+            }),
         ),
         Err(err) => {
             tracing::warn!(error = %err, "readiness: database unreachable");
@@ -110,7 +119,10 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus/OpenMetrics text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
 }

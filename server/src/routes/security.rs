@@ -40,7 +40,12 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
         .kids()
         .into_iter()
         .map(|kid| {
-            let retired_at = snapshot.jwt.keys.get(&kid).and_then(|k| k.retired_at).map(rfc3339);
+            let retired_at = snapshot
+                .jwt
+                .keys
+                .get(&kid)
+                .and_then(|k| k.retired_at)
+                .map(rfc3339);
             json!({"kid": kid, "retired_at": retired_at})
         })
         .collect();
@@ -83,9 +88,14 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
 
 #[utoipa::path(get, path = "/api/security/rate-limit-stats", tag = "security", security(("bearer" = [])),
     responses((status = 200, description = "per-route budgets, tracked keys, allowed and limited counts")))]
-pub async fn rate_limit_stats(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+pub async fn rate_limit_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Value>> {
     principal.require(Scope::Admin)?;
-    Ok(Json(serde_json::to_value(state.limiter.stats()).unwrap_or_default()))
+    Ok(Json(
+        serde_json::to_value(state.limiter.stats()).unwrap_or_default(),
+    ))
 }
 
 pub fn router() -> Router<AppState> {
@@ -102,6 +112,9 @@ mod tests {
             super::redact_url("postgres://app:s3cret@db:5432/x"),
             "postgres://app:<redacted>@db:5432/x"
         );
-        assert_eq!(super::redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+        assert_eq!(
+            super::redact_url("sqlite://./data/x.db"),
+            "sqlite://./data/x.db"
+        );
     }
 }

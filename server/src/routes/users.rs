@@ -60,7 +60,9 @@ impl From<&UserRow> for UserOut {
 
 pub fn validate_username(name: &str) -> ApiResult<()> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-@".contains(&c));
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-@".contains(&c));
     if ok {
         Ok(())
     } else {
@@ -95,7 +97,10 @@ pub async fn create_user(
         updated_at: now,
     };
     if !state.db.insert_user(&user).await? {
-        return Err(ApiError::Conflict(format!("user {:?} already exists", user.username)));
+        return Err(ApiError::Conflict(format!(
+            "user {:?} already exists",
+            user.username
+        )));
     }
     state.identities.put_user(&user);
     state
@@ -113,9 +118,20 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/api/auth/users", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Vec<UserOut>)))]
-pub async fn list_users(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<UserOut>>> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<UserOut>>> {
     principal.require(Scope::Admin)?;
-    Ok(Json(state.db.list_users().await?.iter().map(UserOut::from).collect()))
+    Ok(Json(
+        state
+            .db
+            .list_users()
+            .await?
+            .iter()
+            .map(UserOut::from)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/auth/users/{username}", tag = "users", request_body = UpdateUser,
@@ -141,14 +157,20 @@ pub async fn update_user(
             return Err(ApiError::BadRequest("you cannot disable yourself".into()));
         }
         user.disabled = disabled;
-        changes.push(if disabled { "disabled".to_string() } else { "enabled".to_string() });
+        changes.push(if disabled {
+            "disabled".to_string()
+        } else {
+            "enabled".to_string()
+        });
     }
     if let Some(scopes) = body.scopes {
         if scopes.is_empty() {
             return Err(ApiError::BadRequest("scopes must not be empty".into()));
         }
         if own && !scopes.has(Scope::Admin) {
-            return Err(ApiError::BadRequest("you cannot remove your own admin scope".into()));
+            return Err(ApiError::BadRequest(
+                "you cannot remove your own admin scope".into(),
+            ));
         }
         user.scopes = scopes;
         changes.push(format!("scopes {}", scopes.to_db()));
@@ -212,5 +234,8 @@ pub async fn delete_user(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/users", get(list_users).post(create_user))
-        .route("/api/auth/users/{username}", patch(update_user).delete(delete_user))
+        .route(
+            "/api/auth/users/{username}",
+            patch(update_user).delete(delete_user),
+        )
 }
