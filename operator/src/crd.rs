@@ -164,7 +164,7 @@ pub struct LlmSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub timeout_seconds: Option<u32>,
-    /// Models offered to clients (passed as `AI_LLM_MODELS`, comma-separated).
+    /// Models offered to clients (passed as `AI_MODELS`, comma-separated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
 }

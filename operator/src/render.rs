@@ -607,7 +607,7 @@ fn server_env(orch: &Orchestrator, name: &str) -> Vec<EnvVar> {
         vars.push(env("AI_DEFAULT_MODEL", model.clone()));
     }
     if !spec.llm.models.is_empty() {
-        vars.push(env("AI_LLM_MODELS", spec.llm.models.join(",")));
+        vars.push(env("AI_MODELS", spec.llm.models.join(",")));
     }
     if let Some(t) = spec.llm.timeout_seconds {
         vars.push(env("AI_LLM_TIMEOUT", t.to_string()));
