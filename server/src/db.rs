@@ -32,14 +32,45 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "v3 import",
+        include_str!("../migrations/sqlite/0002_v3_import.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "v3 import",
+        include_str!("../migrations/postgres/0002_v3_import.sql"),
+    ),
+];
+
+/// The newest schema version this build knows (what `restore` compares against).
+pub fn latest_schema_version(backend: Backend) -> i64 {
+    let source = match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    };
+    source.iter().map(|(v, _, _)| *v).max().unwrap_or(0)
+}
 
 fn migrator(backend: Backend) -> Migrator {
     let source = match backend {
@@ -50,7 +81,13 @@ fn migrator(backend: Backend) -> Migrator {
         source
             .iter()
             .map(|(version, name, sql)| {
-                Migration::new(*version, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -146,8 +183,9 @@ impl Db {
                 if let Some(parent) = Path::new(&path).parent()
                     && !parent.as_os_str().is_empty()
                 {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create database directory {}", parent.display()))?;
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("cannot create database directory {}", parent.display())
+                    })?;
                 }
                 if !url.contains("mode=") {
                     url.push(if url.contains('?') { '&' } else { '?' });
@@ -193,7 +231,10 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     // ---- users ----
@@ -434,18 +475,22 @@ impl Db {
     }
 
     pub async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, sqlx::Error> {
-        let result = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1 AND revoked = 0")
-            .bind(family_id)
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1 AND revoked = 0",
+        )
+        .bind(family_id)
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected())
     }
 
     pub async fn revoke_refresh_for_user(&self, username: &str) -> Result<u64, sqlx::Error> {
-        let result = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE username = $1 AND revoked = 0")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE username = $1 AND revoked = 0",
+        )
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected())
     }
 
@@ -479,7 +524,10 @@ impl Db {
     }
 
     /// Newest first. Returns the page and the total matching count.
-    pub async fn query_audit(&self, filter: &AuditFilter) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
+    pub async fn query_audit(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
         let mut clauses = Vec::new();
         let mut n = 0;
         let mut next = || {

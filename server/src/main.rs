@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ai_orchestrator::{config, healthcheck, policy_cmd, serve};
+use ai_orchestrator::{backup, cli_exit, config, healthcheck, import_v3, policy_cmd, serve};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -21,6 +21,12 @@ enum Command {
     /// Check, validate or print policy documents without starting a server.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Import users, API keys and conversations from the Python v3.0 server's SQLite files.
+    ImportV3(import_v3::ImportArgs),
+    /// Write a consistent copy of the database while the server runs.
+    Backup(backup::BackupArgs),
+    /// Replace the database with a backup (the server must be stopped).
+    Restore(backup::RestoreArgs),
 }
 
 fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
@@ -47,5 +53,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Healthcheck(args) => block_on(healthcheck::run(args)),
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::ImportV3(args) => cli_exit::run(import_v3::run(args)),
+        Command::Backup(args) => cli_exit::run(backup::backup(args)),
+        Command::Restore(args) => cli_exit::run(backup::restore(args)),
     }
 }

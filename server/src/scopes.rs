@@ -7,7 +7,19 @@
 use axum::http::Method;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
@@ -65,7 +77,10 @@ impl Scopes {
         let mut out = Scopes::NONE;
         for name in names {
             let scope = Scope::parse(name.as_ref()).ok_or_else(|| {
-                format!("unknown scope {:?}; valid scopes: read, write, execute, admin", name.as_ref())
+                format!(
+                    "unknown scope {:?}; valid scopes: read, write, execute, admin",
+                    name.as_ref()
+                )
             })?;
             out.0 |= scope.bit();
         }
@@ -86,7 +101,9 @@ impl Scopes {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.into_iter().filter(move |s| self.0 & s.bit() != 0)
+        Scope::ALL
+            .into_iter()
+            .filter(move |s| self.0 & s.bit() != 0)
     }
 
     pub fn is_empty(self) -> bool {
@@ -100,7 +117,11 @@ impl Scopes {
 
     /// Every scope granted, with `admin` expanded.
     fn expanded(self) -> u8 {
-        if self.0 & Scope::Admin.bit() != 0 { 15 } else { self.0 }
+        if self.0 & Scope::Admin.bit() != 0 {
+            15
+        } else {
+            self.0
+        }
     }
 
     /// Whether everything `self` grants is also granted by `ceiling`.
@@ -155,7 +176,11 @@ pub struct RouteRule {
 }
 
 const fn rule(method: &'static str, path: &'static str, access: RouteAccess) -> RouteRule {
-    RouteRule { method, path, access }
+    RouteRule {
+        method,
+        path,
+        access,
+    }
 }
 
 use RouteAccess::{Authenticated, Public};
@@ -173,6 +198,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/api/auth/refresh", Public),
     rule("POST", "/api/auth/logout", Public),
     rule("GET", "/api/auth/me", Authenticated),
+    rule("POST", "/api/auth/password", READ),
     rule("GET", "/api/auth/users", ADMIN),
     rule("POST", "/api/auth/users", ADMIN),
     rule("PATCH", "/api/auth/users/{username}", ADMIN),
@@ -198,7 +224,11 @@ pub const ROUTES: &[RouteRule] = &[
 /// What `method path_template` requires; routes not in the table are admin-only.
 pub fn access_for(method: &Method, path_template: &str) -> RouteAccess {
     // A preflight is answered by CORS before this; any other OPTIONS/HEAD follows its GET.
-    let method = if *method == Method::HEAD { "GET" } else { method.as_str() };
+    let method = if *method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
     ROUTES
         .iter()
         .find(|r| r.method == method && r.path == path_template)
@@ -222,7 +252,11 @@ mod tests {
         assert!(rw.within(Scopes::of([Scope::Admin])));
         assert!(!Scopes::of([Scope::Admin]).within(rw));
         assert_eq!(admin.intersect(read), read);
-        assert_eq!(rw.intersect(Scopes::of([Scope::Write, Scope::Execute])).names(), vec!["write"]);
+        assert_eq!(
+            rw.intersect(Scopes::of([Scope::Write, Scope::Execute]))
+                .names(),
+            vec!["write"]
+        );
         assert!(admin.intersect(admin).has(Scope::Admin));
         assert_eq!(Scopes::from_db(&rw.to_db()), rw);
         assert!(Scopes::parse_names(&["root"]).is_err());
@@ -233,14 +267,22 @@ mod tests {
         assert_eq!(access_for(&Method::GET, "/health"), Public);
         assert_eq!(access_for(&Method::HEAD, "/health"), Public);
         assert_eq!(access_for(&Method::GET, "/nope"), ADMIN);
-        assert_eq!(access_for(&Method::DELETE, "/api/conversations/{id}"), WRITE);
+        assert_eq!(
+            access_for(&Method::DELETE, "/api/conversations/{id}"),
+            WRITE
+        );
     }
 
     #[test]
     fn table_has_no_duplicates() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(!(a.method == b.method && a.path == b.path), "{} {} twice", a.method, a.path);
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod guard;
 pub mod identity;
 pub mod jwt;
+pub mod legacy_hash;
 pub mod passwords;
 pub mod principal;
 pub mod refresh;

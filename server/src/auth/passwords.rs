@@ -12,10 +12,14 @@ pub const MAX_LEN: usize = 1024;
 pub fn validate_new(password: &str) -> Result<(), ApiError> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err(ApiError::BadRequest(format!("password must be at least {MIN_LEN} characters")));
+        return Err(ApiError::BadRequest(format!(
+            "password must be at least {MIN_LEN} characters"
+        )));
     }
     if password.len() > MAX_LEN {
-        return Err(ApiError::BadRequest(format!("password must be at most {MAX_LEN} bytes")));
+        return Err(ApiError::BadRequest(format!(
+            "password must be at most {MAX_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -40,12 +44,23 @@ pub async fn verify(password: String, stored_hash: String) -> bool {
         if password.len() > MAX_LEN {
             return false;
         }
+        if super::legacy_hash::is_legacy(&stored_hash) {
+            return super::legacy_hash::verify(&password, &stored_hash);
+        }
         Argon2::default()
             .verify_password(password.as_bytes(), stored_hash.as_str())
             .is_ok()
     })
     .await
     .unwrap_or(false)
+}
+
+/// The default password of the Python v3.0 server: accepted, but its users are told to change it.
+pub const V3_DEFAULT_PASSWORD: &str = "changeme123";
+
+/// Whether a stored hash should be replaced with argon2id after a successful login.
+pub fn needs_rehash(stored_hash: &str) -> bool {
+    super::legacy_hash::is_legacy(stored_hash)
 }
 
 /// A random password for a generated admin: 24 characters, no look-alikes.

@@ -32,6 +32,9 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Access-token lifetime in seconds.
     pub expires_in: u64,
+    /// Set when the password must be changed (the old default password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -51,6 +54,8 @@ pub struct Me {
     pub scopes: Scopes,
     pub auth_method: AuthMethod,
     pub disabled: bool,
+    /// The password is the old default and must be changed (`POST /api/auth/password`).
+    pub must_change_password: bool,
 }
 
 const BAD_LOGIN: &str = "Incorrect username or password";
@@ -67,12 +72,16 @@ async fn login_body(state: &AppState, req: Request) -> ApiResult<LoginRequest> {
         Form::<LoginRequest>::from_request(req, state)
             .await
             .map(|Form(body)| body)
-            .map_err(|_| ApiError::BadRequest("login form needs username and password fields".into()))
+            .map_err(|_| {
+                ApiError::BadRequest("login form needs username and password fields".into())
+            })
     } else if content_type.starts_with("application/json") {
         Json::<LoginRequest>::from_request(req, state)
             .await
             .map(|Json(body)| body)
-            .map_err(|_| ApiError::BadRequest("login JSON needs string fields username and password".into()))
+            .map_err(|_| {
+                ApiError::BadRequest("login JSON needs string fields username and password".into())
+            })
     } else {
         Err(ApiError::BadRequest(
             "send the login as application/x-www-form-urlencoded or application/json".into(),
@@ -89,16 +98,21 @@ pub async fn issue_pair(
 ) -> ApiResult<TokenResponse> {
     let snapshot = state.snapshot();
     let names = scopes.names().into_iter().map(String::from).collect();
-    let (access_token, _jti) =
-        jwt::issue(&snapshot.jwt, &state.settings.jwt, username, names).map_err(ApiError::internal)?;
+    let (access_token, _jti) = jwt::issue(&snapshot.jwt, &state.settings.jwt, username, names)
+        .map_err(ApiError::internal)?;
     let (refresh_token, hash) = refresh::generate();
-    let expires_at = now_ms() + i64::try_from(state.settings.jwt.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2);
-    state.db.insert_refresh(&hash, family, username, expires_at).await?;
+    let expires_at = now_ms()
+        + i64::try_from(state.settings.jwt.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    state
+        .db
+        .insert_refresh(&hash, family, username, expires_at)
+        .await?;
     Ok(TokenResponse {
         access_token,
         refresh_token,
         token_type: "bearer".into(),
         expires_in: state.settings.jwt.access_ttl.as_secs(),
+        warning: None,
     })
 }
 
@@ -131,7 +145,7 @@ pub async fn login(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
-    let password_ok = passwords::verify(body.password, hash).await;
+    let password_ok = passwords::verify(body.password.clone(), hash).await;
     let user = match stored {
         Some(user) if password_ok && !user.disabled => user,
         other => {
@@ -154,7 +168,14 @@ pub async fn login(
         }
     };
     state.login_guard.record_success(&user.username);
-    let scopes = match body.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let must_change =
+        crate::routes::password::after_login(&state, &ctx, &user, body.password).await?;
+    let scopes = match body
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => user.scopes,
         Some(requested) => {
             let names: Vec<&str> = requested.split_whitespace().collect();
@@ -162,10 +183,17 @@ pub async fn login(
             wanted.intersect(user.scopes)
         }
     };
-    let pair = issue_pair(&state, &user.username, scopes, &refresh::new_family()).await?;
+    let mut pair = issue_pair(&state, &user.username, scopes, &refresh::new_family()).await?;
+    if must_change {
+        pair.warning = Some(crate::routes::password::WEAK_PASSWORD_WARNING.into());
+    }
     state
         .audit
-        .record(AuditEvent::new("auth.login", Outcome::Success).context(&ctx).actor(&user.username))
+        .record(
+            AuditEvent::new("auth.login", Outcome::Success)
+                .context(&ctx)
+                .actor(&user.username),
+        )
         .await;
     Ok(Json(pair))
 }
@@ -184,7 +212,12 @@ pub async fn refresh_tokens(
         async move {
             state
                 .audit
-                .record(AuditEvent::new("auth.refresh", Outcome::Failure).context(&ctx).actor(actor).reason(reason))
+                .record(
+                    AuditEvent::new("auth.refresh", Outcome::Failure)
+                        .context(&ctx)
+                        .actor(actor)
+                        .reason(reason),
+                )
                 .await;
             ApiError::Unauthorized("Invalid refresh token".into())
         }
@@ -201,7 +234,9 @@ pub async fn refresh_tokens(
                     .context(&ctx)
                     .actor(&row.username)
                     .target(format!("family {}", row.family_id))
-                    .reason(format!("a used refresh token was presented again; {revoked} tokens revoked")),
+                    .reason(format!(
+                        "a used refresh token was presented again; {revoked} tokens revoked"
+                    )),
             )
             .await;
         return Err(ApiError::Unauthorized("Invalid refresh token".into()));
@@ -223,7 +258,11 @@ pub async fn refresh_tokens(
     let pair = issue_pair(&state, &row.username, user.scopes, &row.family_id).await?;
     state
         .audit
-        .record(AuditEvent::new("auth.refresh", Outcome::Success).context(&ctx).actor(&row.username))
+        .record(
+            AuditEvent::new("auth.refresh", Outcome::Success)
+                .context(&ctx)
+                .actor(&row.username),
+        )
         .await;
     Ok(Json(pair))
 }
@@ -241,24 +280,38 @@ pub async fn logout(
             state.db.revoke_refresh_family(&row.family_id).await?;
             (row.username, Outcome::Success, String::new())
         }
-        None => ("-".to_string(), Outcome::Failure, "unknown refresh token".to_string()),
+        None => (
+            "-".to_string(),
+            Outcome::Failure,
+            "unknown refresh token".to_string(),
+        ),
     };
     state
         .audit
-        .record(AuditEvent::new("auth.logout", outcome).context(&ctx).actor(actor).reason(reason))
+        .record(
+            AuditEvent::new("auth.logout", outcome)
+                .context(&ctx)
+                .actor(actor)
+                .reason(reason),
+        )
         .await;
-    Ok(Json(Message { message: "Logged out".into() }))
+    Ok(Json(Message {
+        message: "Logged out".into(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Me), (status = 401, description = "not authenticated")))]
-pub async fn me(principal: Principal) -> Json<Me> {
-    Json(Me {
+pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
+    let must_change_password =
+        crate::routes::password::must_change(&state.db, &principal.username).await?;
+    Ok(Json(Me {
         username: principal.username,
         scopes: principal.scopes,
         auth_method: principal.auth_method,
         disabled: false,
-    })
+        must_change_password,
+    }))
 }
 
 pub fn router() -> Router<AppState> {

@@ -4,6 +4,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod password;
 pub mod security;
 pub mod users;
 
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(password::router())
         .merge(users::router())
         .merge(apikeys::router())
         .merge(security::router())
