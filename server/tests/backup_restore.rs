@@ -1,0 +1,375 @@
+//! `backup` while the server runs, `restore` after it stopped: data written →
+//! backup → more writes → restore → exactly the backed-up state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/backends.rs"]
+mod backends;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Row};
+use support::{ServerBuilder, TestServer};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every row of every table, as text, in a stable order.
+async fn dump(path: &Path) -> Vec<String> {
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get("name"))
+    .collect();
+    let mut out = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info($1)")
+            .bind(&table)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("quote(\"{}\")", r.get::<String, _>("name")))
+            .collect();
+        let sql = format!(
+            "SELECT {} AS r FROM \"{table}\" ORDER BY 1",
+            columns.join(" || '|' || ")
+        );
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        {
+            out.push(format!("{table}: {}", row.get::<String, _>("r")));
+        }
+    }
+    conn.close().await.unwrap();
+    out
+}
+
+async fn login_status(server: &TestServer, username: &str, password: &str) -> u16 {
+    server
+        .client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
+    let server = TestServer::start().await;
+    let data = server.data_dir();
+    let data_arg = data.to_str().unwrap().to_string();
+    let db_file = data.join("orchestrator.db");
+    let admin = server.admin().await;
+    server
+        .create_user(&admin, "before", "before-passphrase", &["read"])
+        .await;
+    let key: serde_json::Value = server
+        .client
+        .post(server.url("/api/auth/apikeys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "kept", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+
+    // Online backup, with the server running.
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("backup.db");
+    let out = cli(&[
+        "backup",
+        "--data-dir",
+        &data_arg,
+        "--output",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("schema version 2"),
+        "{}",
+        stdout(&out)
+    );
+    let backed_up = dump(&backup).await;
+    assert!(
+        backed_up.iter().any(|r| r.starts_with("users: 'before'")),
+        "{backed_up:#?}"
+    );
+    let out = cli(&[
+        "backup",
+        "--data-dir",
+        &data_arg,
+        "--output",
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing file is never overwritten"
+    );
+
+    // More writes after the backup.
+    server
+        .create_user(&admin, "after", "after-passphrase", &["read"])
+        .await;
+    let response = server
+        .client
+        .patch(server.url("/api/auth/users/before"))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Not while the server runs.
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        &data_arg,
+        "--input",
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a server is running"),
+        "{}",
+        stderr(&out)
+    );
+
+    let builder = server.builder.clone().dirs(server.dirs.clone());
+    let mut server = server;
+    server.stop();
+    let live_before_restore = dump(&db_file).await;
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        &data_arg,
+        "--input",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("pre-restore"), "{}", stdout(&out));
+
+    // Exactly the backed-up state; the replaced one kept aside.
+    assert_eq!(dump(&db_file).await, backed_up);
+    let kept = data.join("orchestrator.db.pre-restore");
+    assert_eq!(dump(&kept).await, live_before_restore);
+    assert!(
+        !data.join("orchestrator.db-wal").exists()
+            || std::fs::metadata(data.join("orchestrator.db-wal"))
+                .unwrap()
+                .len()
+                == 0
+    );
+
+    let server = builder.start().await;
+    assert_eq!(
+        login_status(&server, "before", "before-passphrase").await,
+        200,
+        "disabled after the backup"
+    );
+    assert_eq!(
+        login_status(&server, "after", "after-passphrase").await,
+        401,
+        "created after the backup"
+    );
+    let response = server
+        .client
+        .get(server.url("/api/auth/me"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn restore_refuses_newer_schemas_and_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    // A database made by this build (the server migrates it at start).
+    let server = ServerBuilder::default().start().await;
+    let backup = dir.path().join("b.db");
+    let out = cli(&[
+        "backup",
+        "--data-dir",
+        server.data_dir().to_str().unwrap(),
+        "--output",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(server);
+
+    let newer = dir.path().join("newer.db");
+    std::fs::copy(&backup, &newer).unwrap();
+    let options = SqliteConnectOptions::new().filename(&newer);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        data_arg,
+        "--input",
+        newer.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("schema version 999, newer than this build's 2"),
+        "{}",
+        stderr(&out)
+    );
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "not a database at all, but long enough to look like a file header....",
+    )
+    .unwrap();
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        data_arg,
+        "--input",
+        text.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a SQLite database"),
+        "{}",
+        stderr(&out)
+    );
+
+    let foreign = dir.path().join("foreign.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&foreign)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::query("CREATE TABLE t (x)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        data_arg,
+        "--input",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not an ai-orchestrator backup"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !data.join("orchestrator.db").exists(),
+        "a refused restore writes nothing"
+    );
+
+    // An older-or-equal backup into an empty data dir works.
+    let out = cli(&[
+        "restore",
+        "--data-dir",
+        data_arg,
+        "--input",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        dump(&data.join("orchestrator.db")).await,
+        dump(&backup).await
+    );
+}
+
+#[tokio::test]
+async fn postgres_backup_uses_pg_dump_and_restore_explains_pg_restore() {
+    let Some(admin_url) = backends::postgres_admin_url() else {
+        return;
+    };
+    let url = backends::fresh_postgres(&admin_url).await;
+    let server = ServerBuilder::default()
+        .env("AI_DATABASE_URL", &url)
+        .start()
+        .await;
+    let admin = server.admin().await;
+    server
+        .create_user(&admin, "pg-user", "pg-user-passphrase", &["read"])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pg.dump");
+    let out = cli(&[
+        "backup",
+        "--database-url",
+        &url,
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("aio-test"),
+        "the password must not be printed"
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        bytes.starts_with(b"PGDMP"),
+        "not a pg_dump custom-format file"
+    );
+    let out = cli(&[
+        "restore",
+        "--database-url",
+        &url,
+        "--input",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("pg_restore --clean --if-exists --no-owner"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("aio-test"),
+        "the password must not be printed"
+    );
+}
