@@ -424,7 +424,8 @@ pub struct ApiKeySpec {
     pub name: String,
     /// The Secret key holding the full `ak_...` key.
     pub secret_ref: SecretKeyRef,
-    /// What the key may do.
+    /// What the key may do (at least one).
+    #[schemars(length(min = 1))]
     pub scopes: Vec<Scope>,
     /// When the key stops working.
     #[serde(default, skip_serializing_if = "Option::is_none")]

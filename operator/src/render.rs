@@ -133,11 +133,37 @@ fn check_selector(selector: &Option<LabelSelector>) -> Result<(), RenderError> {
 }
 
 /// Validates one AccessPolicy's rules on their own with the policy crate.
+/// Validates one AccessPolicy: its rules with the policy crate, its API keys
+/// as the server's `api-keys.json` loader would.
 pub fn validate_policy(policy: &AccessPolicy) -> Result<PolicyDocument, String> {
     let document = policy.spec.document();
-    match policy::Policy::compile(document.clone()) {
-        Ok(_) => Ok(document),
-        Err(e) => Err(e.to_string()),
+    let mut errors: Vec<String> = match policy::Policy::compile(document.clone()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.to_string().lines().map(str::to_string).collect(),
+    };
+    let mut names = BTreeSet::new();
+    for (i, key) in policy.spec.api_keys.iter().enumerate() {
+        if key.name.trim().is_empty() {
+            errors.push(format!("apiKeys[{i}].name: empty"));
+        } else if !names.insert(key.name.as_str()) {
+            errors.push(format!(
+                "apiKeys[{i}].name: `{}` is declared twice",
+                key.name
+            ));
+        }
+        if key.scopes.is_empty() {
+            errors.push(format!(
+                "apiKeys[{i}].scopes: at least one scope is required"
+            ));
+        }
+        if key.secret_ref.name.is_empty() || key.secret_ref.key.is_empty() {
+            errors.push(format!("apiKeys[{i}].secretRef: name and key are required"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(document)
+    } else {
+        Err(errors.join("\n"))
     }
 }
 

@@ -300,11 +300,16 @@ pub fn api_key_hash(value: &[u8]) -> String {
     hex::encode(Sha256::digest(value.trim_ascii_end()))
 }
 
-/// `api-keys.json` text: entries sorted by name, the first of a duplicated name kept.
+/// `api-keys.json` text: entries sorted by name; of a duplicated name or a
+/// duplicated key (which the server would refuse as a whole) the first is kept.
 pub fn api_keys_json(entries: Vec<ApiKeyHash>) -> String {
     let mut by_name: BTreeMap<String, ApiKeyHash> = BTreeMap::new();
+    let mut hashes = std::collections::BTreeSet::new();
     for entry in entries {
-        by_name.entry(entry.name.clone()).or_insert(entry);
+        if by_name.contains_key(&entry.name) || !hashes.insert(entry.sha256.clone()) {
+            continue;
+        }
+        by_name.insert(entry.name.clone(), entry);
     }
     let list: Vec<ApiKeyHash> = by_name.into_values().collect();
     serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_string()) + "\n"
@@ -427,6 +432,26 @@ mod tests {
             api_key_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn duplicate_names_and_keys_keep_the_first() {
+        let entry = |name: &str, key: &[u8]| ApiKeyHash {
+            name: name.into(),
+            sha256: api_key_hash(key),
+            scopes: vec![Scope::Read],
+            expires_at: None,
+        };
+        let text = api_keys_json(vec![
+            entry("b", b"one"),
+            entry("a", b"two"),
+            entry("b", b"three"),
+            entry("c", b"one"),
+        ]);
+        let list: Vec<ApiKeyHash> = serde_json::from_str(&text).expect("json");
+        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(list[1].sha256, api_key_hash(b"one"));
     }
 
     #[test]

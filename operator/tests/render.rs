@@ -447,6 +447,28 @@ fn missing_secrets_are_reported_with_their_purpose() {
 }
 
 #[test]
+fn api_keys_are_validated_like_the_server_loads_them() {
+    let bad = policy(
+        "keys",
+        json!({"team": "core"}),
+        json!({"apiKeys": [
+            {"name": "a", "secretRef": {"name": "s", "key": "k"}, "scopes": []},
+            {"name": "a", "secretRef": {"name": "s", "key": "k2"}, "scopes": ["read"]}
+        ]}),
+    );
+    let message = render::validate_policy(&bad).expect_err("invalid");
+    assert!(
+        message.contains("apiKeys[0].scopes: at least one scope is required"),
+        "{message}"
+    );
+    assert!(
+        message.contains("apiKeys[1].name: `a` is declared twice"),
+        "{message}"
+    );
+    assert!(render::validate_policy(&readonly_policy()).is_ok());
+}
+
+#[test]
 fn replicas_above_one_need_a_database() {
     let orch = orchestrator("scaled", json!({"replicas": 3}));
     let err = render_with(&orch, &[], &[], &Existing::default(), &fresh()).expect_err("invalid");
