@@ -7,6 +7,12 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+echo "==> PostgreSQL for the storage and end-to-end tests (scripts/postgres.sh)"
+if [ -z "${AI_TEST_DATABASE_URL:-}" ]; then
+  AI_TEST_DATABASE_URL="$(./scripts/postgres.sh)"
+fi
+export AI_TEST_DATABASE_URL
+
 echo "==> Rust tests (all crates)"
 cargo nextest run --workspace --locked --no-fail-fast
 
