@@ -238,19 +238,28 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
         }
     };
 
-    // Apply.
-    apply::<ServiceAccount>(client, &ns, &rendered.service_account).await?;
-    apply::<Role>(client, &ns, &rendered.role).await?;
-    apply::<RoleBinding>(client, &ns, &rendered.role_binding).await?;
-    if let Some(cm) = &rendered.config_map {
-        apply::<ConfigMap>(client, &ns, cm).await?;
-    }
-    apply::<Secret>(client, &ns, &rendered.auth_secret).await?;
-    if let Some(pvc) = &rendered.pvc {
-        apply::<PersistentVolumeClaim>(client, &ns, pvc).await?;
-    }
-    apply::<Service>(client, &ns, &rendered.service).await?;
-    let deployment = apply::<Deployment>(client, &ns, &rendered.deployment).await?;
+    // Apply; a refusal (an immutable field, a quota, ...) is shown as Degraded.
+    let deployment = match apply_all(client, &ns, &rendered).await {
+        Ok(deployment) => deployment,
+        Err(error) => {
+            let status = failed_status(orch, &error, now);
+            if orch.status.as_ref() != Some(&status)
+                && let Err(e) = patch_status(client, &ns, &name, &status).await
+            {
+                warn!(error = %e, "could not write the Degraded status");
+            }
+            publish(
+                ctx,
+                orch,
+                EventType::Warning,
+                error.reason(),
+                &error.to_string(),
+                "Apply",
+            )
+            .await;
+            return Err(error);
+        }
+    };
 
     // Status.
     let status = success_status(orch, &rendered, &deployment, now);
@@ -309,6 +318,27 @@ async fn publish_for(
     if let Err(e) = ctx.recorder.publish(&event, reference).await {
         warn!(error = %e, "could not publish event");
     }
+}
+
+/// Applies every rendered object in dependency order; returns the Deployment
+/// as the API server stored it (with its status).
+async fn apply_all(
+    client: &Client,
+    ns: &str,
+    rendered: &render::Rendered,
+) -> Result<Deployment, Error> {
+    apply::<ServiceAccount>(client, ns, &rendered.service_account).await?;
+    apply::<Role>(client, ns, &rendered.role).await?;
+    apply::<RoleBinding>(client, ns, &rendered.role_binding).await?;
+    if let Some(cm) = &rendered.config_map {
+        apply::<ConfigMap>(client, ns, cm).await?;
+    }
+    apply::<Secret>(client, ns, &rendered.auth_secret).await?;
+    if let Some(pvc) = &rendered.pvc {
+        apply::<PersistentVolumeClaim>(client, ns, pvc).await?;
+    }
+    apply::<Service>(client, ns, &rendered.service).await?;
+    apply::<Deployment>(client, ns, &rendered.deployment).await
 }
 
 async fn patch_status(

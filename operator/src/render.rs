@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
@@ -818,23 +820,33 @@ fn deployment(
                 match_labels: Some(selector_labels(name)),
                 ..LabelSelector::default()
             },
-            // A ReadWriteOnce SQLite volume cannot be shared by an old and a new pod.
-            strategy: Some(DeploymentStrategy {
-                type_: Some(
-                    if spec.database.is_some() {
-                        "RollingUpdate"
-                    } else {
-                        "Recreate"
-                    }
-                    .into(),
-                ),
-                ..DeploymentStrategy::default()
-            }),
+            strategy: Some(strategy(spec.database.is_some())),
             template,
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
     })
+}
+
+/// `Recreate` with SQLite: a ReadWriteOnce volume cannot be shared by an old
+/// and a new pod. With a database, a rolling update that never drops below
+/// the desired count; its parameters are set explicitly so that they are
+/// owned by the operator and removed again when switching to `Recreate`.
+fn strategy(has_database: bool) -> DeploymentStrategy {
+    if has_database {
+        DeploymentStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_surge: Some(IntOrString::Int(1)),
+                max_unavailable: Some(IntOrString::Int(0)),
+            }),
+        }
+    } else {
+        DeploymentStrategy {
+            type_: Some("Recreate".into()),
+            rolling_update: None,
+        }
+    }
 }
 
 /// Merges the user's partial pod template over the rendered one.

@@ -56,6 +56,8 @@ enum Scenario {
     MissingSecret,
     /// Explicit contents.
     World(Vec<AccessPolicy>, Vec<Secret>),
+    /// The API server refuses to apply objects of this kind.
+    ApplyRefused(&'static str),
 }
 
 struct ApiServerVerifier {
@@ -63,6 +65,7 @@ struct ApiServerVerifier {
     orchestrator: Orchestrator,
     policies: Vec<AccessPolicy>,
     secrets: Vec<Secret>,
+    refuse: Option<&'static str>,
 }
 
 fn not_found(name: &str) -> Response<Body> {
@@ -82,6 +85,10 @@ fn ok(value: &Value) -> Response<Body> {
 
 impl ApiServerVerifier {
     fn new(handle: Handle, orchestrator: Orchestrator, scenario: Scenario) -> Self {
+        let refuse = match &scenario {
+            Scenario::ApplyRefused(kind) => Some(*kind),
+            _ => None,
+        };
         let (policies, secrets) = match scenario {
             Scenario::FreshInstall => (
                 vec![readonly_policy(), ci_policy(), other_team_policy()],
@@ -95,12 +102,14 @@ impl ApiServerVerifier {
             Scenario::InvalidPolicy => (vec![readonly_policy(), invalid_policy()], key_secrets()),
             Scenario::MissingSecret => (vec![readonly_policy()], key_secrets()),
             Scenario::World(p, s) => (p, s),
+            Scenario::ApplyRefused(_) => (vec![readonly_policy()], key_secrets()),
         };
         ApiServerVerifier {
             handle,
             orchestrator,
             policies,
             secrets,
+            refuse,
         }
     }
 
@@ -165,6 +174,15 @@ impl ApiServerVerifier {
                 let mut object = serde_json::to_value(policy).expect("policy");
                 object["status"] = r.body["status"].clone();
                 ok(&object)
+            }
+            "PATCH" if self.refuse == Some(r.kind()) => {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("{} is invalid: spec: Forbidden: spec is immutable after creation", r.kind()),
+                    "reason": "Invalid", "code": 422});
+                Response::builder()
+                    .status(StatusCode::UNPROCESSABLE_ENTITY)
+                    .body(Body::from(serde_json::to_vec(&status).expect("json")))
+                    .expect("response")
             }
             "PATCH" => {
                 let mut object = r.body.clone();
@@ -467,6 +485,36 @@ async fn missing_secret_is_a_condition_and_a_requeue_not_a_crash() {
         "a Warning Event names the problem"
     );
     assert_eq!(metrics.failures("missing_secret"), 1);
+}
+
+#[tokio::test]
+async fn refused_apply_is_shown_as_degraded_and_retried() {
+    let (result, recorded, metrics) = reconcile_once(
+        &selecting(),
+        Scenario::ApplyRefused("PersistentVolumeClaim"),
+        fresh(),
+    )
+    .await;
+    let error = result.expect_err("refused apply fails the reconcile");
+    assert_eq!(error.category(), "kube_api");
+    let kinds: Vec<&str> = applies(&recorded).iter().map(|r| r.kind()).collect();
+    assert_eq!(
+        kinds.last(),
+        Some(&"PersistentVolumeClaim"),
+        "nothing after the refused object is applied"
+    );
+    let status = orchestrator_status(&recorded);
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(degraded["status"], "True");
+    assert_eq!(degraded["reason"], "ApiError");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("immutable"),
+        "{degraded}"
+    );
+    assert_eq!(metrics.failures("kube_api"), 1);
 }
 
 #[tokio::test]
