@@ -6,7 +6,11 @@ use ai_orchestrator::{backup, cli_exit, config, healthcheck, import_v3, policy_c
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "ai-orchestrator", version, about = "AI-agent backend whose tools act only as a policy allows")]
+#[command(
+    name = "ai-orchestrator",
+    version,
+    about = "AI-agent backend whose tools act only as a policy allows"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +34,10 @@ enum Command {
 }
 
 fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
