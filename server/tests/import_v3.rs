@@ -139,6 +139,26 @@ async fn import_then_serve(backend: Backend) {
         "{stdout}"
     );
 
+    // New messages get ids after the imported ones (PostgreSQL's sequence was moved past them).
+    let db = ai_orchestrator::db::Db::connect(&url).await.unwrap();
+    let new = ai_orchestrator::conversations::NewMessage {
+        role: "user".into(),
+        content: "written after the import".into(),
+        model_used: None,
+        tool_calls: None,
+    };
+    ai_orchestrator::conversations::append(db.pool(), v3::CONVERSATION_B, &[new])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = ai_orchestrator::conversations::messages(db.pool(), v3::CONVERSATION_B)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, [15, 18], "{name}");
+    db.pool().close().await;
+
     let hash_before = stored_hash(&url, "alice").await;
     assert!(
         hash_before.starts_with("pbkdf2-sha256-v3$5e1f0c9b8a7d6e5f$"),
