@@ -67,9 +67,18 @@ impl PathRules {
         write: &[String],
         deny: &[String],
     ) -> Result<PathRules, globset::Error> {
+        // Each glob also matches everything below what it matches (`P/**`),
+        // so one match per path covers its ancestors. Glob `k` of the set
+        // is deny rule `k / 2`.
         let mut builder = GlobSetBuilder::new();
         for pattern in deny {
             builder.add(path_glob(pattern)?);
+            let below = if pattern.ends_with("/**") {
+                pattern.clone()
+            } else {
+                format!("{}/**", pattern.trim_end_matches('/'))
+            };
+            builder.add(path_glob(&below)?);
         }
         let roots = |list: &[String]| -> Vec<(usize, PathBuf)> {
             list.iter()
@@ -190,8 +199,10 @@ impl PathRules {
     /// Index of the first deny glob matching the path or one of its ancestors
     /// (a denied directory denies everything inside it).
     fn denied_by(&self, path: &Path) -> Option<usize> {
-        path.ancestors()
-            .find_map(|p| self.deny.matches(p).into_iter().min())
+        if !self.deny.is_match(path) {
+            return None;
+        }
+        self.deny.matches(path).into_iter().min().map(|k| k / 2)
     }
 
     /// Whether a deny glob alone refuses the path (used for bare words that
@@ -223,9 +234,6 @@ pub fn normalize(path: &Path) -> PathBuf {
 /// symlink target's parent); falls back to the lexical form when a missing
 /// component is followed by `..`, which the kernel would refuse anyway.
 fn resolve_physical(requested: &Path, normal: &Path) -> Result<PathBuf, String> {
-    if let Ok(r) = std::fs::canonicalize(requested) {
-        return Ok(r);
-    }
     let ends_with_parent = matches!(
         requested.components().next_back(),
         Some(Component::ParentDir)
@@ -233,10 +241,7 @@ fn resolve_physical(requested: &Path, normal: &Path) -> Result<PathBuf, String> 
     if ends_with_parent {
         return resolve(normal);
     }
-    match resolve(requested) {
-        Ok(r) => Ok(normalize(&r)),
-        Err(e) => Err(e),
-    }
+    resolve(requested).map(|r| normalize(&r))
 }
 
 /// Resolves symlinks of the nearest existing ancestor and re-appends the rest.
