@@ -155,8 +155,29 @@ fn granted(principal: &Principal) -> Vec<ToolScope> {
     .collect()
 }
 
+/// The agent routes in the OpenAPI document (merged into the server's document).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list_tools,
+        call_tool,
+        chat,
+        ws_chat,
+        list_models,
+        list_conversations,
+        get_conversation,
+        rename_conversation,
+        delete_conversation
+    ),
+    tags((name = "agent", description = "tools, chat and models"), (name = "conversations"))
+)]
+pub struct AgentApiDoc;
+
 // ---- tools ----
 
+#[utoipa::path(get, path = "/tools", tag = "agent",
+    responses((status = 200, description = "`{tools: [{name, description, example, scope, parameters}], count}`")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_tools() -> Json<Value> {
     let tools: Vec<Value> = tools::registry()
         .iter()
@@ -214,6 +235,16 @@ impl ToolRunner for AuditedTools<'_> {
     }
 }
 
+#[utoipa::path(post, path = "/api/tools/{name}", tag = "agent",
+    params(("name" = String, Path, description = "the tool")),
+    request_body(content = Object, description = "the tool's arguments", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{allowed: true, result}`"),
+        (status = 403, description = "refused by the policy (`{detail, allowed: false, reason, rule}`) or missing the tool's scope"),
+        (status = 404, description = "unknown tool"),
+        (status = 422, description = "arguments that do not fit the tool"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn call_tool(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -267,6 +298,9 @@ async fn call_tool(
 
 // ---- models ----
 
+#[utoipa::path(get, path = "/api/models", tag = "agent",
+    responses((status = 200, description = "configured and served models, `default`, `llm_available`")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_models(
     State(state): State<AppState>,
     Extension(services): Shared,
@@ -280,7 +314,7 @@ async fn list_models(
 
 // ---- chat ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChatBody {
     message: String,
     #[serde(default)]
@@ -499,6 +533,16 @@ async fn chat_turn<S: EventSink>(
     })
 }
 
+#[utoipa::path(post, path = "/api/chat", tag = "agent",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "`{response, conversation_id, model_used, tool_calls, iterations}`"),
+        (status = 404, description = "conversation not found"),
+        (status = 422, description = "invalid body"),
+        (status = 502, description = "model server unreachable, failing, or making malformed tool calls"),
+        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn chat(
     State(state): State<AppState>,
     Extension(services): Shared,
@@ -536,6 +580,10 @@ impl EventSink for SocketEvents {
     }
 }
 
+#[utoipa::path(get, path = "/ws/chat", tag = "agent",
+    params(("token" = Option<String>, Query, description = "access token or API key, for clients that cannot set headers")),
+    responses((status = 101, description = "WebSocket: send `{message, model?, conversation_id?}`, receive events (see docs/agent.md)")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn ws_chat(
     State(state): State<AppState>,
     Extension(services): Shared,
@@ -563,11 +611,7 @@ async fn serve_socket(
     let reader = tokio::spawn(async move {
         while let Some(Ok(frame)) = receiver.next().await {
             match frame {
-                Message::Text(text) => {
-                    if requests_tx.send(text.to_string()).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Text(text) if requests_tx.send(text.to_string()).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
@@ -628,6 +672,10 @@ async fn serve_socket(
 
 // ---- conversations ----
 
+#[utoipa::path(get, path = "/api/conversations", tag = "conversations",
+    params(("limit" = Option<i64>, Query, description = "1-100, default 20"), ("offset" = Option<i64>, Query)),
+    responses((status = 200, description = "`{conversations, count}`, newest first; admins see all")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_conversations(
     State(state): State<AppState>,
     principal: Principal,
@@ -663,6 +711,10 @@ async fn visible(
         .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Conversation not found"))
 }
 
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the conversation with its messages"), (status = 404, description = "not found or not yours")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn get_conversation(
     State(state): State<AppState>,
     principal: Principal,
@@ -675,11 +727,15 @@ async fn get_conversation(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RenameBody {
     title: String,
 }
 
+#[utoipa::path(put, path = "/api/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path)), request_body = RenameBody,
+    responses((status = 200, description = "the renamed conversation"), (status = 404, description = "not found or not yours")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn rename_conversation(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -709,6 +765,10 @@ async fn rename_conversation(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "`{deleted: true, id}`"), (status = 404, description = "not found or not yours")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn delete_conversation(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -757,6 +817,24 @@ mod tests {
         assert_eq!(history.len(), 2);
         assert_eq!(history[0].role, Role::User);
         assert_eq!(history[1].content, "It is empty.");
+    }
+
+    #[test]
+    fn the_openapi_fragment_lists_every_agent_route() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(AgentApiDoc::openapi()).expect("json");
+        for path in [
+            "/tools",
+            "/api/tools/{name}",
+            "/api/chat",
+            "/ws/chat",
+            "/api/models",
+            "/api/conversations",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} missing");
+        }
+        let one = &doc["paths"]["/api/conversations/{id}"];
+        assert!(one["get"].is_object() && one["put"].is_object() && one["delete"].is_object());
     }
 
     #[test]

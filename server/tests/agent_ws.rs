@@ -5,6 +5,7 @@
 mod agent_server;
 #[path = "support/llm_stub.rs"]
 mod llm_stub;
+mod support;
 
 use std::time::Duration;
 

@@ -1,34 +1,16 @@
-//! Starts the real `ai-orchestrator serve` on 127.0.0.1 for the agent tests:
-//! temporary config/secrets/data directories, a policy written by the test,
-//! the model server pointed at an [`LlmStub`](super::llm_stub::LlmStub).
+//! The agent tests' view of a [`TestServer`](crate::support::TestServer): a
+//! policy whose roots are the test's own directories, the model server
+//! pointed at an [`LlmStub`](crate::llm_stub::LlmStub), an admin token, and
+//! small request helpers. Include after `mod support;`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serde_json::Value;
 
-pub const ADMIN_PASSWORD: &str = "agent-tests-admin-password-1";
-const JWT_SECRET: &str = "agent-tests-jwt-secret-0123456789abcdef";
+use crate::support::{Dirs, ServerBuilder, TestServer};
 
-pub struct AgentServer {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-    pub admin: String,
-    child: Child,
-}
-
-impl Drop for AgentServer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// The test's own directory tree: `data/` readable, `out/` writable.
+/// `data/` (readable) and `out/` (writable) under `dir`, created when missing.
 pub fn roots(dir: &Path) -> (PathBuf, PathBuf) {
     let base = dir.canonicalize().expect("canonical temp dir");
     let data = base.join("data");
@@ -38,8 +20,9 @@ pub fn roots(dir: &Path) -> (PathBuf, PathBuf) {
     (data, out)
 }
 
-/// A policy with `data/` readable, `out/` writable, and `extra_commands`
-/// (YAML list items under `commands.allow`) besides ls, cat, echo and seq.
+/// A policy with `data/` readable, `out/` writable, rate limits off, and
+/// `extra_commands` (YAML items under `commands.allow`) besides ls, cat,
+/// echo and seq; `limits` adds lines under `commands`.
 pub fn policy_yaml(dir: &Path, extra_commands: &str, limits: &str) -> String {
     let (data, out) = roots(dir);
     format!(
@@ -52,127 +35,61 @@ pub fn policy_yaml(dir: &Path, extra_commands: &str, limits: &str) -> String {
     )
 }
 
+pub struct AgentServer {
+    pub server: TestServer,
+    pub url: String,
+    pub http: reqwest::Client,
+    /// An access token of the admin.
+    pub admin: String,
+}
+
 impl AgentServer {
-    /// Starts with the default test policy.
+    /// Starts with the default agent test policy.
     pub async fn start(llm_url: &str, env: &[(&str, &str)]) -> AgentServer {
         Self::start_with(llm_url, env, |dir| policy_yaml(dir, "", "")).await
     }
 
-    /// Starts with the policy `policy(dir)` written to the config directory first.
+    /// Starts with `policy(test dir)` as `policy.yaml`.
     pub async fn start_with(
         llm_url: &str,
         env: &[(&str, &str)],
         policy: impl FnOnce(&Path) -> String,
     ) -> AgentServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("config");
-        let secrets = dir.path().join("secrets");
-        let data = dir.path().join("state");
-        for d in [&config, &secrets, &data] {
-            std::fs::create_dir_all(d).expect("mkdir");
-        }
-        std::fs::write(config.join("policy.yaml"), policy(dir.path())).expect("write policy");
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"));
-        command
-            .arg("serve")
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .arg("--config-dir")
-            .arg(&config)
-            .arg("--secrets-dir")
-            .arg(&secrets)
-            .arg("--data-dir")
-            .arg(&data)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("AI_JWT_SECRET_KEY", JWT_SECRET)
+        let dirs = Dirs::new();
+        let yaml = policy(dirs.root.path());
+        let mut builder = ServerBuilder::default()
+            .dirs(dirs)
+            .policy(Some(&yaml))
             .env("AI_OLLAMA_URL", llm_url)
-            .env("AI_RATE_LIMIT_ENABLED", "false")
-            .env("AI_LOG_LEVEL", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        for (k, v) in env {
-            command.env(k, v);
+            .env("AI_LLM_TIMEOUT", "30")
+            .env("AI_LOG_LEVEL", "info");
+        for (key, value) in env {
+            builder = builder.env(key, value);
         }
-        let mut child = command.spawn().expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.strip_prefix("listening on ") {
-                    return rest.trim().to_string();
-                }
-            }
-            String::new()
-        })
-        .await
-        .unwrap_or_default();
-        if url.is_empty() {
-            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-            panic!("server did not start:\n{log}");
+        let server = builder.start().await;
+        let admin = server.admin().await;
+        AgentServer {
+            url: server.url.clone(),
+            http: server.client.clone(),
+            admin,
+            server,
         }
-        // Keep draining stdout so the server never blocks on it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::new();
-        let mut server = AgentServer {
-            url,
-            dir,
-            http,
-            admin: String::new(),
-            child,
-        };
-        server.admin = server.login("admin", ADMIN_PASSWORD).await;
-        server
     }
 
     pub fn data_root(&self) -> PathBuf {
-        roots(self.dir.path()).0
+        roots(self.server.dirs.root.path()).0
     }
 
     pub fn out_root(&self) -> PathBuf {
-        roots(self.dir.path()).1
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    pub async fn login(&self, username: &str, password: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/api/auth/login", self.url))
-            .json(&json!({"username": username, "password": password}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 200, "login of {username}");
-        let body: Value = response.json().await.expect("json");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string()
+        roots(self.server.dirs.root.path()).1
     }
 
     /// Creates a user with `scopes` and returns an access token for it.
     pub async fn user(&self, username: &str, scopes: &[&str]) -> String {
-        let password = format!("{username}-password-123456");
-        let (status, body) = self
-            .send(
-                reqwest::Method::POST,
-                "/api/auth/users",
-                &self.admin,
-                Some(json!({"username": username, "password": password, "scopes": scopes})),
-            )
-            .await;
-        assert!(
-            status == 200 || status == 201,
-            "create user: {status} {body}"
-        );
-        self.login(username, &password).await
+        let password = format!("{username}-Passw0rd-123456");
+        self.server
+            .create_user(&self.admin, username, &password, scopes)
+            .await
     }
 
     /// A request with a bearer token; returns status and JSON body (Null when not JSON).
@@ -207,14 +124,9 @@ impl AgentServer {
 
     /// Audit rows with `action`, newest first.
     pub async fn audit(&self, action: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get(
-                &format!("/api/audit?action={action}&limit=100"),
-                &self.admin,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["items"].as_array().cloned().unwrap_or_default()
+        self.server
+            .audit(&self.admin, &format!("action={action}"))
+            .await
     }
 }
 

@@ -1,0 +1,125 @@
+//! The server's own cost per agent iteration: the real binary, a scripted
+//! model on loopback that answers at once, and chats that run a fixed number
+//! of iterations (one model call plus one tool call each). What is measured is
+//! everything but the model's thinking: HTTP to the model, the growing
+//! request, the policy decision, the tool, the audit row, the stored messages.
+//!
+//! Run: `cargo bench -p ai-orchestrator --bench agent_loop`
+
+#[path = "../tests/support/agent_server.rs"]
+mod agent_server;
+#[path = "../tests/support/llm_stub.rs"]
+mod llm_stub;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use agent_server::AgentServer;
+use llm_stub::{LlmStub, Turn};
+use serde_json::json;
+
+const ITERATIONS: u32 = 10;
+const CHATS: usize = 40;
+const WARMUP: usize = 5;
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    mean: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort_unstable();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    Stats {
+        median: samples[samples.len() / 2],
+        p90: samples[samples.len() * 9 / 10],
+        mean,
+    }
+}
+
+/// Times `CHATS` chats (after a warm-up) that each end after `iterations` iterations.
+async fn time_chats(server: &AgentServer, iterations: u32) -> Stats {
+    let mut samples = Vec::with_capacity(CHATS);
+    for i in 0..WARMUP + CHATS {
+        let started = Instant::now();
+        let (status, body) = server
+            .chat(&server.admin, json!({"message": format!("chat {i}")}))
+            .await;
+        let elapsed = started.elapsed();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["iterations"], iterations, "{body}");
+        if i >= WARMUP {
+            samples.push(elapsed);
+        }
+    }
+    stats(samples)
+}
+
+fn report(name: &str, s: &Stats, per: u32) {
+    println!(
+        "{name:<44} per chat: median {:>8.2?} p90 {:>8.2?} mean {:>8.2?} | per iteration (median): {:>8.2?}",
+        s.median,
+        s.p90,
+        s.mean,
+        s.median / per
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let stub = LlmStub::start(vec![]).await;
+        let max = ITERATIONS.to_string();
+        let server = AgentServer::start(&stub.url, &[("AI_MAX_ITERATIONS", max.as_str())]).await;
+        let data = server.data_root();
+        for n in 0..20 {
+            std::fs::write(data.join(format!("file-{n}.txt")), "x").expect("write");
+        }
+
+        // Baseline: one iteration, no tool (a plain answer).
+        stub.repeat(Turn::text("hello"));
+        let plain = time_chats(&server, 1).await;
+        report("plain answer (1 iteration, no tool)", &plain, 1);
+
+        // File tool: list_directory on a 20-entry directory, every iteration.
+        stub.repeat(Turn::call(
+            "list_directory",
+            json!({"path": data.display().to_string()}),
+        ));
+        let listing = time_chats(&server, ITERATIONS).await;
+        report(
+            &format!("list_directory ({ITERATIONS} iterations)"),
+            &listing,
+            ITERATIONS,
+        );
+
+        // Refused command: policy decision + audit, nothing runs.
+        stub.repeat(Turn::call(
+            "execute_command",
+            json!({"command": "rm -rf /"}),
+        ));
+        let refused = time_chats(&server, ITERATIONS).await;
+        report(
+            &format!("refused execute_command ({ITERATIONS} iterations)"),
+            &refused,
+            ITERATIONS,
+        );
+
+        // Allowed command: a real process (`echo`) in its own group.
+        stub.repeat(Turn::call(
+            "execute_command",
+            json!({"command": "echo hi", "cwd": data.display().to_string()}),
+        ));
+        let command = time_chats(&server, ITERATIONS).await;
+        report(
+            &format!("execute_command echo ({ITERATIONS} iterations)"),
+            &command,
+            ITERATIONS,
+        );
+    });
+}
