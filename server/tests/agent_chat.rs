@@ -183,6 +183,10 @@ async fn the_iteration_limit_stops_a_looping_model() {
     assert_eq!(stub.requests().len(), 3);
 }
 
+fn detail(body: &Value) -> &str {
+    body["detail"].as_str().unwrap_or_default()
+}
+
 async fn saved_user_messages(server: &AgentServer, conversation_id: &str) -> Vec<String> {
     let (status, body) = server
         .get(
@@ -209,13 +213,7 @@ async fn a_slow_model_gives_504_and_the_message_is_kept() {
         .chat(&server.admin, json!({"message": "are you there?"}))
         .await;
     assert_eq!(status, 504, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("did not answer"),
-        "{body}"
-    );
+    assert!(detail(&body).contains("did not answer"), "{body}");
     let id = body["conversation_id"]
         .as_str()
         .expect("conversation id in the error");
@@ -231,13 +229,7 @@ async fn an_unreachable_model_gives_502_and_the_message_is_kept() {
         .chat(&server.admin, json!({"message": "first"}))
         .await;
     assert_eq!(status, 502, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("unreachable"),
-        "{body}"
-    );
+    assert!(detail(&body).contains("unreachable"), "{body}");
     let id = body["conversation_id"].as_str().expect("id").to_string();
     let (status, _) = server
         .chat(
@@ -327,13 +319,7 @@ async fn a_malformed_tool_call_is_told_back_once_then_fails() {
         .chat(&server.admin, json!({"message": "read something"}))
         .await;
     assert_eq!(status, 502, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("malformed"),
-        "{body}"
-    );
+    assert!(detail(&body).contains("malformed"), "{body}");
     let told = last_tool_message(&stub.requests()[1]);
     assert!(told.contains("invalid arguments"), "{told}");
     assert_eq!(stub.requests().len(), 2);
@@ -400,12 +386,7 @@ async fn bad_chat_bodies_are_422_and_unknown_conversations_404() {
     assert_eq!(status, 422, "{body}");
     let (status, body) = server.chat(&server.admin, json!({"text": "hi"})).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("message")
-    );
+    assert!(detail(&body).contains("message"));
     let (status, _) = server
         .chat(
             &server.admin,

@@ -125,6 +125,24 @@ pub trait Llm: Send + Sync {
     ) -> impl Future<Output = Result<ChatMessage, LlmError>> + Send;
 }
 
+/// The request body both protocols share (non-streaming, tools as
+/// `{"type": "function", "function": {name, description, parameters}}`);
+/// they differ only in how a message is written.
+fn chat_body(request: &ChatRequest<'_>, message_json: fn(&ChatMessage) -> Value) -> Value {
+    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
+    let mut body =
+        serde_json::json!({"model": request.model, "messages": messages, "stream": false});
+    if !request.tools.is_empty() {
+        let tools = request.tools.iter().map(|t| {
+            serde_json::json!({"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters,
+            }})
+        });
+        body["tools"] = Value::Array(tools.collect());
+    }
+    body
+}
+
 /// The HTTP client for a model server.
 #[derive(Clone, Debug)]
 pub struct LlmClient {

@@ -7,22 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, Role, ToolCall};
 
 pub fn request_body(request: &ChatRequest<'_>) -> Value {
-    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
-    let mut body = json!({"model": request.model, "messages": messages, "stream": false});
-    if !request.tools.is_empty() {
-        body["tools"] = Value::Array(
-            request
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({"type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.parameters,
-                    }})
-                })
-                .collect(),
-        );
-    }
-    body
+    super::chat_body(request, message_json)
 }
 
 fn message_json(m: &ChatMessage) -> Value {

@@ -355,6 +355,27 @@ mod tests {
         );
     }
 
+    /// Whether `pid` is gone (or a zombie) within a few seconds: SIGKILL is
+    /// asynchronous, and an orphan is reaped by whoever adopts it.
+    async fn gone(pid: i32) -> bool {
+        for _ in 0..100 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    fn read_pid(path: &Path) -> i32 {
+        std::fs::read_to_string(path)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
     #[tokio::test]
     async fn a_timeout_kills_the_group_including_children() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -371,20 +392,9 @@ mod tests {
         .expect("ran");
         assert!(out.timed_out);
         assert_eq!(out.signal, Some(9));
-        let pid: i32 = std::fs::read_to_string(&marker)
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("number");
-        let alive =
-            rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid).expect("pid"))
-                .is_ok();
-        let zombie_or_gone = !alive
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true);
+        let pid = read_pid(&marker);
         assert!(
-            zombie_or_gone,
+            gone(pid).await,
             "background child {pid} survived the timeout"
         );
     }
@@ -405,21 +415,11 @@ mod tests {
         .expect("ran");
         assert!(!out.timed_out);
         assert_eq!(out.exit_code, Some(0));
-        let pid: i32 = std::fs::read_to_string(&marker)
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("number");
-        let mut gone = false;
-        for _ in 0..100 {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if stat.is_empty() || stat.contains(") Z ") {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(gone, "background process {pid} survived the command");
+        let pid = read_pid(&marker);
+        assert!(
+            gone(pid).await,
+            "background process {pid} survived the command"
+        );
     }
 
     #[tokio::test]

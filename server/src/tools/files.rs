@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use policy::safe_write::{self, SafeWriteError};
-use policy::{Access, Policy};
+use policy::{Access, PathDecision, Policy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,16 +26,24 @@ pub struct WriteArgs {
     pub content: String,
 }
 
-fn absolute(path: &str) -> Result<&Path, ToolOutcome> {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        Ok(p)
-    } else {
-        Err(ToolOutcome::refused(
+/// The policy's decision on an absolute path, or the refusal to report.
+pub(super) fn judge(
+    policy: &Policy,
+    path: &str,
+    access: Access,
+) -> Result<PathDecision, ToolOutcome> {
+    if !Path::new(path).is_absolute() {
+        return Err(ToolOutcome::refused(
             "path",
             "the path must be absolute",
             path,
-        ))
+        ));
+    }
+    let decision = policy.check_path(Path::new(path), access);
+    if decision.allowed {
+        Ok(decision)
+    } else {
+        Err(ToolOutcome::refused(decision.rule, decision.reason, path))
     }
 }
 
@@ -62,14 +70,11 @@ fn safe_failure(rule: String, reason: String, target: &str, error: SafeWriteErro
 }
 
 pub fn read_file(policy: &Policy, args: PathArgs) -> ToolOutcome {
-    let path = match absolute(&args.path) {
-        Ok(p) => p,
+    let decision = match judge(policy, &args.path, Access::Read) {
+        Ok(decision) => decision,
         Err(refused) => return refused,
     };
-    let decision = policy.check_path(path, Access::Read);
-    if !decision.allowed {
-        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
-    }
+    let path = Path::new(&args.path);
     let (file, resolved) = match safe_write::open_read(policy, path) {
         Ok(opened) => opened,
         Err(e) => return safe_failure(decision.rule, decision.reason, &args.path, e),
@@ -115,14 +120,11 @@ pub(super) fn text_of(bytes: &[u8], cut: bool) -> Option<String> {
 }
 
 pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
-    let path = match absolute(&args.path) {
-        Ok(p) => p,
+    let decision = match judge(policy, &args.path, Access::Write) {
+        Ok(decision) => decision,
         Err(refused) => return refused,
     };
-    let decision = policy.check_path(path, Access::Write);
-    if !decision.allowed {
-        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
-    }
+    let path = Path::new(&args.path);
     let limit = policy.max_write_bytes();
     if args.content.len() as u64 > limit {
         return ToolOutcome::refused(
@@ -146,14 +148,10 @@ pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
 }
 
 pub fn list_directory(policy: &Policy, args: PathArgs) -> ToolOutcome {
-    let path = match absolute(&args.path) {
-        Ok(p) => p,
+    let decision = match judge(policy, &args.path, Access::Read) {
+        Ok(decision) => decision,
         Err(refused) => return refused,
     };
-    let decision = policy.check_path(path, Access::Read);
-    if !decision.allowed {
-        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
-    }
     let reader = match std::fs::read_dir(&decision.resolved) {
         Ok(reader) => reader,
         Err(e) => return failed(decision.rule, decision.reason, &args.path, e),

@@ -3,14 +3,13 @@
 //! and the walk stops at fixed budgets of entries, bytes and results.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use policy::{Access, Policy, safe_write};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ToolOutcome;
-use super::files::text_of;
+use super::files::{judge, text_of};
 use super::glob;
 
 /// Directory entries looked at, at most.
@@ -34,14 +33,10 @@ pub struct SearchArgs {
 }
 
 pub fn search_files(policy: &Policy, args: SearchArgs) -> ToolOutcome {
-    let root = PathBuf::from(&args.path);
-    if !root.is_absolute() {
-        return ToolOutcome::refused("path", "the path must be absolute", args.path);
-    }
-    let decision = policy.check_path(&root, Access::Read);
-    if !decision.allowed {
-        return ToolOutcome::refused(decision.rule, decision.reason, args.path);
-    }
+    let decision = match judge(policy, &args.path, Access::Read) {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
     let pattern = args
         .pattern
         .as_deref()
