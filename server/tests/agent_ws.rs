@@ -183,7 +183,7 @@ async fn a_client_that_leaves_stops_the_loop() {
     let out = server.out_root();
     let target = out.join("never.txt");
     // The model asks for a write, slowly; the client is gone before it answers.
-    stub.set_delay(Duration::from_millis(1500));
+    stub.set_delay(Duration::from_millis(2500));
     stub.push(Turn::call(
         "write_file",
         json!({"path": target.display().to_string(), "content": "x"}),
