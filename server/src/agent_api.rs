@@ -431,6 +431,14 @@ async fn chat_turn<S: EventSink>(
     }
     let llm = services.get(state)?;
     let pool = state.db.pool();
+    // The user's message is saved before the model is asked, so that it
+    // survives any failure below.
+    let user_message = NewMessage {
+        role: "user".into(),
+        content: message.clone(),
+        model_used: None,
+        tool_calls: None,
+    };
     let (conversation, history) = match body.conversation_id.as_deref().filter(|id| !id.is_empty())
     {
         Some(id) => {
@@ -439,15 +447,13 @@ async fn chat_turn<S: EventSink>(
                 .filter(|c| conversations::visible_to(c, &principal.username, principal.is_admin()))
                 .ok_or_else(|| Detail::new(StatusCode::NOT_FOUND, "Conversation not found"))?;
             let stored = conversations::messages(pool, &conversation.id).await?;
+            conversations::append(pool, &conversation.id, &[user_message]).await?;
             (conversation, history_of(&stored))
         }
         None => {
-            let conversation = conversations::create(
-                pool,
-                &principal.username,
-                &conversations::title_from(&message),
-            )
-            .await?;
+            let title = conversations::title_from(&message);
+            let conversation =
+                conversations::create(pool, &principal.username, &title, &[user_message]).await?;
             events
                 .emit(AgentEvent::ConversationCreated {
                     conversation_id: conversation.id.clone(),
@@ -462,18 +468,6 @@ async fn chat_turn<S: EventSink>(
         llm.catalog.default_model(),
         &llm.catalog.configured(),
     );
-    // Saved before the model is asked, so that it survives any failure below.
-    conversations::append(
-        pool,
-        &conversation.id,
-        &[NewMessage {
-            role: "user".into(),
-            content: message.clone(),
-            model_used: None,
-            tool_calls: None,
-        }],
-    )
-    .await?;
     events
         .emit(AgentEvent::ModelSelected {
             model: model.clone(),

@@ -79,7 +79,13 @@ fn conversation_from(row: &sqlx::any::AnyRow) -> Result<Conversation, sqlx::Erro
     })
 }
 
-pub async fn create(pool: &AnyPool, owner: &str, title: &str) -> Result<Conversation, sqlx::Error> {
+/// Creates a conversation holding its first messages, all or nothing.
+pub async fn create(
+    pool: &AnyPool,
+    owner: &str,
+    title: &str,
+    first: &[NewMessage],
+) -> Result<Conversation, sqlx::Error> {
     let now = now_ms();
     let conversation = Conversation {
         id: new_id(),
@@ -88,14 +94,19 @@ pub async fn create(pool: &AnyPool, owner: &str, title: &str) -> Result<Conversa
         created_at: now,
         updated_at: now,
     };
-    sqlx::query("INSERT INTO conversations (id, owner, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&conversation.id)
-        .bind(&conversation.owner)
-        .bind(&conversation.title)
-        .bind(conversation.created_at)
-        .bind(conversation.updated_at)
-        .execute(pool)
-        .await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO conversations (id, owner, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&conversation.id)
+    .bind(&conversation.owner)
+    .bind(&conversation.title)
+    .bind(conversation.created_at)
+    .bind(conversation.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    insert_messages(&mut tx, &conversation.id, first, now).await?;
+    tx.commit().await?;
     Ok(conversation)
 }
 
@@ -178,6 +189,21 @@ pub async fn append(
     }
     let now = now_ms();
     let mut tx = pool.begin().await?;
+    insert_messages(&mut tx, conversation_id, new, now).await?;
+    sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
+        .bind(conversation_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+async fn insert_messages(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conversation_id: &str,
+    new: &[NewMessage],
+    now: i64,
+) -> Result<(), sqlx::Error> {
     for message in new {
         sqlx::query(
             "INSERT INTO messages (conversation_id, role, content, model_used, tool_calls_json, created_at) \
@@ -189,15 +215,10 @@ pub async fn append(
         .bind(message.model_used.clone())
         .bind(message.tool_calls.as_ref().map(Value::to_string))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
-        .bind(conversation_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
 }
 
 pub async fn rename(pool: &AnyPool, id: &str, title: &str) -> Result<bool, sqlx::Error> {
