@@ -453,7 +453,8 @@ async fn chat_turn<S: EventSink>(
         None => {
             let title = conversations::title_from(&message);
             let conversation =
-                conversations::create(pool, &principal.username, &title, &[user_message]).await?;
+                conversations::create_with(pool, &principal.username, &title, &[user_message])
+                    .await?;
             events
                 .emit(AgentEvent::ConversationCreated {
                     conversation_id: conversation.id.clone(),

@@ -79,8 +79,13 @@ fn conversation_from(row: &sqlx::any::AnyRow) -> Result<Conversation, sqlx::Erro
     })
 }
 
+/// Creates an empty conversation.
+pub async fn create(pool: &AnyPool, owner: &str, title: &str) -> Result<Conversation, sqlx::Error> {
+    create_with(pool, owner, title, &[]).await
+}
+
 /// Creates a conversation holding its first messages, all or nothing.
-pub async fn create(
+pub async fn create_with(
     pool: &AnyPool,
     owner: &str,
     title: &str,
