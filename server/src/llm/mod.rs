@@ -15,6 +15,9 @@ use serde_json::Value;
 
 pub use models::{ModelCatalog, ModelInfo, select_model};
 
+/// The longest wait for the model list (`/api/tags`, `/v1/models`).
+const LISTING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Which wire protocol the model server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Provider {
@@ -177,7 +180,12 @@ impl LlmClient {
             Provider::Ollama => format!("{}/api/tags", self.base_url),
             Provider::OpenAi => format!("{}/v1/models", self.base_url),
         };
-        let body = self.send(self.http.get(&url)).await?;
+        // A listing must stay quick even when the model server hangs.
+        let request = self
+            .http
+            .get(&url)
+            .timeout(self.timeout.min(LISTING_TIMEOUT));
+        let body = self.send(request).await?;
         match self.provider {
             Provider::Ollama => ollama::parse_tags(&body),
             Provider::OpenAi => openai::parse_models(&body),

@@ -46,15 +46,21 @@ pub struct ListedModel {
     pub modified_at: Option<String>,
 }
 
+/// After a failed attempt, the server is not asked again for this long.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
 struct Cached {
-    fetched: Instant,
-    models: Vec<ModelInfo>,
+    /// The last good answer and when it came.
+    models: Option<(Instant, Vec<ModelInfo>)>,
+    /// The last failure and when it happened (cleared by a success).
+    failure: Option<(Instant, LlmError)>,
 }
 
 pub struct ModelCatalog {
     configured: Vec<String>,
     default: String,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<Cached>,
 }
 
 impl std::fmt::Debug for ModelCatalog {
@@ -71,7 +77,7 @@ impl ModelCatalog {
         ModelCatalog {
             configured,
             default,
-            cache: Mutex::new(None),
+            cache: Mutex::new(Cached::default()),
         }
     }
 
@@ -91,25 +97,29 @@ impl ModelCatalog {
     }
 
     /// Configured and server models, merged. The server is asked at most
-    /// once per [`CACHE_TTL`]; when it fails, the last good answer is used.
+    /// once per [`CACHE_TTL`] (and not again within [`RETRY_AFTER_FAILURE`]
+    /// of a failure); when it fails, the last good answer is used.
     pub async fn list(&self, client: &LlmClient) -> ModelListing {
         let mut cache = self.cache.lock().await;
         let fresh = cache
+            .models
             .as_ref()
-            .is_some_and(|c| c.fetched.elapsed() < CACHE_TTL);
-        let mut error = None;
-        if !fresh {
+            .is_some_and(|(at, _)| at.elapsed() < CACHE_TTL);
+        let resting = cache
+            .failure
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < RETRY_AFTER_FAILURE);
+        if !fresh && !resting {
             match client.list_models().await {
                 Ok(models) => {
-                    *cache = Some(Cached {
-                        fetched: Instant::now(),
-                        models,
-                    })
+                    cache.models = Some((Instant::now(), models));
+                    cache.failure = None;
                 }
-                Err(e) => error = Some(e),
+                Err(e) => cache.failure = Some((Instant::now(), e)),
             }
         }
-        let remote = cache.as_ref().map(|c| c.models.clone());
+        let remote = cache.models.as_ref().map(|(_, models)| models.clone());
+        let error = cache.failure.as_ref().map(|(_, e)| e.clone());
         drop(cache);
         self.merge(remote.as_deref(), error)
     }
