@@ -139,34 +139,40 @@ async fn the_stream_delivers_the_events_in_order() {
     assert_eq!(events[0]["status"], 422);
 }
 
-#[tokio::test]
-async fn the_token_may_come_in_the_query_and_api_keys_are_accepted() {
-    let stub = LlmStub::start(vec![Turn::text("hi jwt"), Turn::text("hi key")]).await;
-    let server = AgentServer::start(&stub.url, &[]).await;
+async fn api_key(server: &AgentServer, scopes: &[&str]) -> String {
     let (status, created) = server
         .send(
             Method::POST,
             "/api/auth/apikeys",
             &server.admin,
-            Some(json!({"name": "ws", "scopes": ["read"]})),
+            Some(json!({"name": "ws", "scopes": scopes})),
         )
         .await;
     assert!(status == 200 || status == 201, "{created}");
-    let key = created["key"].as_str().expect("key").to_string();
-    for (token, answer) in [(server.admin.clone(), "hi jwt"), (key, "hi key")] {
-        let url = format!("{}?token={token}", ws_url(&server));
-        let (mut socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect with ?token=");
-        send(&mut socket, json!({"message": "hello"})).await;
-        let events = events_of_turn(&mut socket).await;
-        assert_eq!(
-            events.last().expect("event")["response"],
-            answer,
-            "{events:?}"
-        );
-    }
-    // Without any credentials the upgrade is refused.
+    created["key"].as_str().expect("key").to_string()
+}
+
+/// The answer of one turn on a connected socket.
+async fn answer(socket: &mut Socket) -> Value {
+    send(socket, json!({"message": "hello"})).await;
+    let events = events_of_turn(socket).await;
+    events.last().expect("event")["response"].clone()
+}
+
+#[tokio::test]
+async fn api_keys_are_accepted_and_missing_credentials_refused() {
+    let stub = LlmStub::start(vec![Turn::text("hi key")]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    let key = api_key(&server, &["read"]).await;
+    let mut request = ws_url(&server).into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("X-API-Key", key.parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect with X-API-Key");
+    assert_eq!(answer(&mut socket).await, "hi key");
+
     let refused = tokio_tungstenite::connect_async(ws_url(&server)).await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -174,6 +180,23 @@ async fn the_token_may_come_in_the_query_and_api_keys_are_accepted() {
         }
         other => panic!("expected 401, got {other:?}"),
     }
+}
+
+/// Browsers cannot set headers on a WebSocket: the token may come as `?token=`.
+#[tokio::test]
+async fn the_token_may_come_in_the_query() {
+    let stub = LlmStub::start(vec![Turn::text("hi jwt"), Turn::text("hi key")]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    let key = api_key(&server, &["read"]).await;
+    for (token, expected) in [(server.admin.clone(), "hi jwt"), (key, "hi key")] {
+        let url = format!("{}?token={token}", ws_url(&server));
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect with ?token=");
+        assert_eq!(answer(&mut socket).await, expected);
+    }
+    let bad = format!("{}?token=not-a-token", ws_url(&server));
+    assert!(tokio_tungstenite::connect_async(bad).await.is_err());
 }
 
 #[tokio::test]
