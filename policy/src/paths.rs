@@ -127,7 +127,7 @@ impl PathRules {
             );
         }
         let normal = normalize(requested);
-        let resolved = match resolve_physical(requested, &normal) {
+        let resolved = match resolve(requested) {
             Ok(r) => r,
             Err(reason) => return deny(normal, "paths".into(), reason),
         };
@@ -230,48 +230,65 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Resolves the path as the kernel would (`..` after a symlink goes to the
-/// symlink target's parent); falls back to the lexical form when a missing
-/// component is followed by `..`, which the kernel would refuse anyway.
-fn resolve_physical(requested: &Path, normal: &Path) -> Result<PathBuf, String> {
-    let ends_with_parent = matches!(
-        requested.components().next_back(),
-        Some(Component::ParentDir)
-    );
-    if ends_with_parent {
-        return resolve(normal);
+/// Most symlinks followed while resolving one path (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// Resolves a path as the kernel would: component by component, following
+/// symlinks (`..` after a symlink goes to the link target's parent). Once a
+/// component does not exist, the rest is appended lexically, so a path that
+/// does not exist yet resolves through its nearest existing ancestor, and a
+/// dangling symlink resolves to where it would land.
+pub fn resolve(path: &Path) -> Result<PathBuf, String> {
+    let mut out = PathBuf::from("/");
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, path);
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            out.pop();
+            continue;
+        }
+        out.push(&name);
+        if missing {
+            continue;
+        }
+        match std::fs::symlink_metadata(&out) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(format!(
+                        "`{}` has too many levels of symbolic links",
+                        path.display()
+                    ));
+                }
+                let target = std::fs::read_link(&out).map_err(|e| {
+                    format!("cannot read the symbolic link `{}`: {e}", out.display())
+                })?;
+                out.pop();
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                push_components(&mut pending, &target);
+            }
+            Ok(_) => {}
+            Err(_) => missing = true,
+        }
     }
-    resolve(requested).map(|r| normalize(&r))
+    Ok(out)
 }
 
-/// Resolves symlinks of the nearest existing ancestor and re-appends the rest.
-/// A symlink that cannot be resolved (dangling or a loop) is an error: where
-/// it would land cannot be judged.
-pub fn resolve(path: &Path) -> Result<PathBuf, String> {
-    let mut rest: Vec<OsString> = Vec::new();
-    let mut cur = path;
-    loop {
-        if let Ok(real) = std::fs::canonicalize(cur) {
-            let mut out = real;
-            for name in rest.iter().rev() {
-                out.push(name);
-            }
-            return Ok(out);
-        }
-        if std::fs::symlink_metadata(cur).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(format!(
-                "`{}` is a symbolic link that cannot be resolved (dangling or a loop)",
-                cur.display()
-            ));
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return Ok(normalize(path)),
+/// Pushes the components of `path` so that popping yields them in order.
+fn push_components(stack: &mut Vec<OsString>, path: &Path) {
+    let start = stack.len();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => stack.push(n.to_os_string()),
+            Component::ParentDir => stack.push(OsString::from("..")),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
         }
     }
+    stack[start..].reverse();
 }
 
 #[cfg(test)]
