@@ -574,7 +574,11 @@ pub async fn apply(state: &AppState, inputs: &Inputs, trigger: &str) -> bool {
     let current = state.snapshot();
     let installed = match parsed {
         Ok(candidate) if candidate.fingerprint == current.fingerprint => {
-            lock(&state.reload_status).last_sync_at = Some(now_ms());
+            // Valid and already in force (e.g. a broken input reverted): nothing to swap.
+            let mut status = lock(&state.reload_status);
+            status.last_sync_at = Some(now_ms());
+            status.last_error = None;
+            status.last_error_at = None;
             false
         }
         Ok(candidate) => {

@@ -207,7 +207,15 @@ async fn a_malformed_configmap_is_refused_and_the_last_good_stays() {
             .contains("ai_orchestrator_policy_reload_failures_total 1")
     );
 
-    // A good one afterwards applies and clears the error.
+    // Reverting to the policy in force clears the error without a new generation.
+    fake.put_configmap(CONFIGMAP, &policy(&["echo", "date"]));
+    until("the error is cleared", || {
+        state.reload_status().last_error.is_none()
+    })
+    .await;
+    assert_eq!(state.snapshot().generation, 2);
+
+    // A different good one applies.
     fake.put_configmap(CONFIGMAP, &policy(&["uname"]));
     until("generation 3", || state.snapshot().generation == 3).await;
     assert!(allows(&state, "uname") && !allows(&state, "date"));
