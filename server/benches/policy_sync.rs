@@ -49,7 +49,7 @@ async fn state(dir: &Path) -> AppState {
 /// Alternates two policies so that every event is a real change; returns
 /// whether `date` is allowed under the one just sent.
 fn next_policy(i: u64) -> (String, bool) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         (policy(&["echo", "date"]), true)
     } else {
         (policy(&["echo"]), false)
