@@ -188,24 +188,31 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
 
 /// The watch stream of the two objects, each selected by name, retried with
 /// kube's default backoff (errors are still yielded, then the stream waits).
+/// An error names the object whose watch failed.
 pub fn changes(
     client: Client,
     namespace: &str,
     source: &KubernetesSource,
-) -> impl Stream<Item = Result<Change, watcher::Error>> + Send + use<> {
+) -> impl Stream<Item = Result<Change, (String, watcher::Error)>> + Send + use<> {
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
     let configmaps = watcher::watcher(
         Api::<ConfigMap>::namespaced(client.clone(), namespace),
         by_name(&source.configmap),
     )
     .default_backoff()
-    .map(|r| r.map(Change::ConfigMap));
+    .map({
+        let object = format!("ConfigMap {namespace}/{}", source.configmap);
+        move |r| r.map(Change::ConfigMap).map_err(|e| (object.clone(), e))
+    });
     let secrets = watcher::watcher(
         Api::<Secret>::namespaced(client, namespace),
         by_name(&source.secret),
     )
     .default_backoff()
-    .map(|r| r.map(Change::Secret));
+    .map({
+        let object = format!("Secret {namespace}/{}", source.secret);
+        move |r| r.map(Change::Secret).map_err(|e| (object.clone(), e))
+    });
     futures::stream::select(configmaps, secrets)
 }
 
@@ -217,6 +224,7 @@ pub async fn follow(state: AppState, client: Client, source: KubernetesSource) {
         .unwrap_or_else(|| client.default_namespace().to_string());
     tracing::info!(%namespace, configmap = %source.configmap, secret = %source.secret, "following the configuration through the Kubernetes API");
     let mut tracker = Tracker::new(&namespace, &source);
+    let mut last_failure: Option<String> = None;
     let mut stream = std::pin::pin!(changes(client, &namespace, &source));
     while let Some(item) = stream.next().await {
         match item {
@@ -231,21 +239,23 @@ pub async fn follow(state: AppState, client: Client, source: KubernetesSource) {
                     }
                     status.api_active = true;
                     status.last_sync_error = None;
+                    last_failure = None;
                 }
             }
-            Err(err) => {
+            Err((object, err)) => {
                 let reason = error_reason(&err);
-                let message = format!(
-                    "{namespace}/{} or {namespace}/{}: {err}",
-                    source.configmap, source.secret
-                );
-                if reason == "forbidden" {
+                let message = format!("{object}: {err}");
+                // Retries repeat the same failure: warn when it changes, then only at debug.
+                if last_failure.as_deref() == Some(message.as_str()) {
+                    tracing::debug!(error = %message, reason, "the Kubernetes API source still fails; retrying");
+                } else if reason == "forbidden" {
                     tracing::warn!(error = %message, "no permission to read the ConfigMap or Secret through the Kubernetes API \
                         (the server needs get, list and watch on them, as the operator's Role grants); \
                         the mounted files stay the source; retrying with backoff");
                 } else {
                     tracing::warn!(error = %message, reason, "the Kubernetes API source failed; the last good configuration stays; retrying with backoff");
                 }
+                last_failure = Some(message.clone());
                 record_error(&state, reason, message);
             }
         }

@@ -234,7 +234,7 @@ async fn failures_are_retried_until_the_api_recovers() {
     fake.fail_next(Kind::ConfigMap, 503, 2);
     let task = start(&state, &fake);
     until("generation 2 after the retries", || {
-        state.snapshot().generation == 2
+        state.snapshot().generation == 2 && state.reload_status().api_active
     })
     .await;
     let status = state.reload_status();
@@ -291,7 +291,13 @@ async fn without_permission_the_files_stay_the_source() {
     .await;
     let status = state.reload_status();
     assert!(!status.api_active);
-    assert!(status.last_sync_error.unwrap().contains("403"));
+    let error = status.last_sync_error.unwrap();
+    assert!(error.contains("403"), "{error}");
+    assert!(
+        error.starts_with("ConfigMap default/o-policy")
+            || error.starts_with("Secret default/o-auth"),
+        "{error}"
+    );
     assert!(state.metrics.encode().contains("reason=\"forbidden\""));
     assert_eq!(state.snapshot().generation, 1);
     assert!(allows(&state, "echo hi") && !allows(&state, "date"));
