@@ -204,8 +204,9 @@ pub async fn build_app(settings: Settings) -> anyhow::Result<(Router, AppState)>
     Ok((router(state.clone()), state))
 }
 
-/// Periodic upkeep: evict idle rate-limit keys and login failures, flush API
-/// key last-use times, purge long-expired refresh tokens.
+/// Periodic upkeep: flush API key last-use times and re-read users and keys
+/// (every 10 s), evict idle rate-limit keys and login failures, purge
+/// long-expired refresh tokens.
 pub fn spawn_maintenance(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -214,6 +215,9 @@ pub fn spawn_maintenance(state: AppState) {
             tick.tick().await;
             n += 1;
             state.identities.flush_last_used(&state.db).await;
+            if let Err(err) = state.identities.refresh(&state.db).await {
+                tracing::warn!(error = %err, "cannot re-read users and API keys");
+            }
             if n.is_multiple_of(6) {
                 state.limiter.evict();
                 state.login_guard.evict();

@@ -158,6 +158,8 @@ pub struct Snapshot {
     pub policy_source: PolicySource,
     /// The CORS layer built from `policy`.
     pub cors: tower_http::cors::CorsLayer,
+    /// Access tokens already verified against this snapshot's keys.
+    pub jwt_cache: crate::auth::jwt::VerifiedCache,
     pub jwt: JwtKeys,
     /// Declared API keys by the hex SHA-256 of the full key.
     pub declared_keys: HashMap<String, DeclaredKey>,
@@ -522,6 +524,7 @@ impl Candidate {
     pub fn into_snapshot(self, generation: u64) -> Snapshot {
         Snapshot {
             cors: crate::cors::layer_for(&self.policy),
+            jwt_cache: Default::default(),
             policy: self.policy,
             policy_source: self.policy_source,
             jwt: self.jwt,

@@ -1016,4 +1016,16 @@ async fn unsafe_configurations_refuse_to_start() {
         "built-in-default"
     );
     assert!(server.logs().contains("built-in default policy"));
+
+    // The container health check.
+    let check = |url: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+            .args(["healthcheck", "--timeout", "5", "--url", &url])
+            .output()
+            .unwrap()
+    };
+    assert!(check(server.url("/health")).status.success());
+    let down = check("http://127.0.0.1:9/health".into());
+    assert!(!down.status.success());
+    assert!(!down.stderr.is_empty());
 }

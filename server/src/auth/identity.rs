@@ -4,6 +4,7 @@
 //! same handler, after the database write succeeded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::db::{ApiKeyRow, Db, UserRow};
@@ -30,6 +31,8 @@ pub struct Identities {
     keys: RwLock<HashMap<String, KeyState>>,
     /// Key id → last use (unix ms), written to the database in batches.
     last_used: Mutex<HashMap<String, i64>>,
+    /// Bumped by every local change, so a periodic re-read never undoes a newer one.
+    changes: AtomicU64,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -42,13 +45,53 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Identities {
     pub async fn load(db: &Db) -> Result<Identities, sqlx::Error> {
         let ids = Identities::default();
-        for user in db.list_users().await? {
-            ids.put_user(&user);
-        }
-        for key in db.list_api_keys(None).await? {
-            ids.put_key(&key);
-        }
+        ids.refresh(db).await?;
         Ok(ids)
+    }
+
+    /// Re-reads users and keys from the database, so that changes made by
+    /// another replica sharing it apply here too. Skipped when a local change
+    /// happened meanwhile (the next round picks it up).
+    pub async fn refresh(&self, db: &Db) -> Result<(), sqlx::Error> {
+        let seen = self.changes.load(Ordering::SeqCst);
+        let users: HashMap<String, UserState> = db
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| {
+                let state = UserState {
+                    scopes: u.scopes,
+                    disabled: u.disabled,
+                };
+                (u.username, state)
+            })
+            .collect();
+        let keys: HashMap<String, KeyState> = db
+            .list_api_keys(None)
+            .await?
+            .into_iter()
+            .filter(|k| !k.revoked)
+            .map(|k| {
+                let state = KeyState {
+                    id: k.id,
+                    owner: k.owner,
+                    scopes: k.scopes,
+                    expires_at: k.expires_at,
+                };
+                (k.key_hash, state)
+            })
+            .collect();
+        let mut user_map = write(&self.users);
+        let mut key_map = write(&self.keys);
+        if self.changes.load(Ordering::SeqCst) == seen {
+            *user_map = users;
+            *key_map = keys;
+        }
+        Ok(())
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn user(&self, username: &str) -> Option<UserState> {
@@ -56,6 +99,7 @@ impl Identities {
     }
 
     pub fn put_user(&self, user: &UserRow) {
+        self.changed();
         write(&self.users).insert(
             user.username.clone(),
             UserState {
@@ -66,6 +110,7 @@ impl Identities {
     }
 
     pub fn remove_user(&self, username: &str) {
+        self.changed();
         write(&self.users).remove(username);
         write(&self.keys).retain(|_, k| k.owner != username);
     }
@@ -75,6 +120,7 @@ impl Identities {
     }
 
     pub fn put_key(&self, key: &ApiKeyRow) {
+        self.changed();
         if key.revoked {
             self.remove_key(&key.id);
             return;
@@ -91,6 +137,7 @@ impl Identities {
     }
 
     pub fn remove_key(&self, id: &str) {
+        self.changed();
         write(&self.keys).retain(|_, k| k.id != id);
     }
 

@@ -2,6 +2,7 @@
 //! `type: access`, and a small leeway. Keys come from the current snapshot.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -159,15 +160,27 @@ pub fn verify(
     settings: &JwtSettings,
     token: &str,
 ) -> Result<AccessClaims, JwtError> {
+    verify_until(keys, settings, token).map(|(claims, _)| claims)
+}
+
+/// Like [`verify`], also returning until when (unix ms) the answer holds:
+/// the expiry plus leeway, or the end of a retired key's grace period.
+fn verify_until(
+    keys: &JwtKeys,
+    settings: &JwtSettings,
+    token: &str,
+) -> Result<(AccessClaims, i64), JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
     if header.alg != settings.algorithm {
         return Err(JwtError::BadSignatureOrClaims);
     }
     let kid = header.kid.ok_or(JwtError::UnknownKey)?;
     let key = keys.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
+    let mut valid_until = i64::MAX;
     if let Some(retired_at) = key.retired_at {
         let grace_ms = i64::try_from(settings.access_ttl.as_millis()).unwrap_or(i64::MAX);
-        if crate::db::now_ms() > retired_at.saturating_add(grace_ms) {
+        valid_until = retired_at.saturating_add(grace_ms);
+        if crate::db::now_ms() > valid_until {
             return Err(JwtError::RetiredKey);
         }
     }
@@ -193,7 +206,72 @@ pub fn verify(
     if claims.iat > now_secs() + settings.leeway_seconds {
         return Err(JwtError::IssuedInFuture);
     }
-    Ok(claims)
+    let expires = i64::try_from(claims.exp.saturating_add(settings.leeway_seconds))
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    Ok((claims, valid_until.min(expires)))
+}
+
+/// What a verified access token says, as the request path needs it.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub sub: String,
+    pub scopes: crate::scopes::Scopes,
+    valid_until: i64,
+}
+
+/// Tokens already verified with one snapshot's keys, by SHA-256 of the
+/// token, so that repeated requests skip parsing and the HMAC. It lives in
+/// the snapshot: a reload (new keys) starts empty. Entries end with the
+/// token's expiry or its key's grace period; the user is still checked on
+/// every request.
+#[derive(Default)]
+pub struct VerifiedCache {
+    entries: RwLock<HashMap<[u8; 32], Verified>>,
+}
+
+const CACHE_LIMIT: usize = 10_000;
+
+impl VerifiedCache {
+    pub fn verify(
+        &self,
+        keys: &JwtKeys,
+        settings: &JwtSettings,
+        token: &str,
+    ) -> Result<Verified, JwtError> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = crate::db::now_ms();
+        if let Some(hit) = self
+            .entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            && hit.valid_until >= now
+        {
+            return Ok(hit.clone());
+        }
+        let (claims, valid_until) = verify_until(keys, settings, token)?;
+        let verified = Verified {
+            scopes: crate::scopes::Scopes::of(
+                claims
+                    .scopes
+                    .iter()
+                    .filter_map(|s| crate::scopes::Scope::parse(s)),
+            ),
+            sub: claims.sub,
+            valid_until,
+        };
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_LIMIT {
+            entries.retain(|_, v| v.valid_until >= now);
+            if entries.len() >= CACHE_LIMIT {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, verified.clone());
+        Ok(verified)
+    }
 }
 
 /// The only algorithms a key set may be used with (shared secrets).
@@ -241,6 +319,23 @@ mod tests {
             verify(&keys(None), &other, &token).unwrap_err(),
             JwtError::BadSignatureOrClaims
         );
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_exact_token_and_its_lifetime() {
+        let cache = VerifiedCache::default();
+        let (token, _) = issue(&keys(None), &settings(), "alice", vec!["read".into()]).unwrap();
+        let first = cache.verify(&keys(None), &settings(), &token).unwrap();
+        let again = cache.verify(&keys(None), &settings(), &token).unwrap();
+        assert_eq!((first.sub.as_str(), again.sub.as_str()), ("alice", "alice"));
+        assert!(again.scopes.has(crate::scopes::Scope::Read));
+        let mut tampered = token.clone();
+        tampered.push('x');
+        assert!(cache.verify(&keys(None), &settings(), &tampered).is_err());
+        let recently = crate::db::now_ms() - 1_000;
+        let (retired, _) = issue(&keys(Some(recently)), &settings(), "bob", vec![]).unwrap();
+        let hit = cache.verify(&keys(Some(recently)), &settings(), &retired).unwrap();
+        assert!(hit.valid_until <= recently + 60_000, "bounded by the grace period");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::Serialize;
 
-use crate::auth::{api_keys, jwt};
+use crate::auth::api_keys;
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::scopes::{Scope, Scopes};
@@ -107,7 +107,10 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> AuthOutcome {
 
 fn access_token(state: &AppState, token: &str) -> AuthOutcome {
     let snapshot = state.snapshot();
-    let claims = match jwt::verify(&snapshot.jwt, &state.settings.jwt, token) {
+    let claims = match snapshot
+        .jwt_cache
+        .verify(&snapshot.jwt, &state.settings.jwt, token)
+    {
         Ok(claims) => claims,
         Err(err) => return AuthOutcome::Refused(err.as_str()),
     };
@@ -117,10 +120,9 @@ fn access_token(state: &AppState, token: &str) -> AuthOutcome {
     if user.disabled {
         return AuthOutcome::Refused("user disabled");
     }
-    let token_scopes = Scopes::of(claims.scopes.iter().filter_map(|s| Scope::parse(s)));
     AuthOutcome::Authenticated(Principal {
         username: claims.sub,
-        scopes: token_scopes.intersect(user.scopes),
+        scopes: claims.scopes.intersect(user.scopes),
         auth_method: AuthMethod::Jwt,
         key_id: None,
     })

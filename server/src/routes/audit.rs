@@ -16,6 +16,8 @@ use crate::state::AppState;
 pub struct AuditQuery {
     /// The acting user or key (`alice`, `key:<id>`).
     pub actor: Option<String>,
+    /// Same as `actor`.
+    pub user: Option<String>,
     pub action: Option<String>,
     /// `success`, `failure` or `denied`.
     pub outcome: Option<String>,
@@ -74,7 +76,7 @@ pub async fn list(
         ));
     }
     let filter = AuditFilter {
-        actor: q.actor,
+        actor: q.actor.or(q.user),
         action: q.action,
         outcome: q.outcome,
         since_ms: q
