@@ -334,8 +334,13 @@ mod tests {
         assert!(cache.verify(&keys(None), &settings(), &tampered).is_err());
         let recently = crate::db::now_ms() - 1_000;
         let (retired, _) = issue(&keys(Some(recently)), &settings(), "bob", vec![]).unwrap();
-        let hit = cache.verify(&keys(Some(recently)), &settings(), &retired).unwrap();
-        assert!(hit.valid_until <= recently + 60_000, "bounded by the grace period");
+        let hit = cache
+            .verify(&keys(Some(recently)), &settings(), &retired)
+            .unwrap();
+        assert!(
+            hit.valid_until <= recently + 60_000,
+            "bounded by the grace period"
+        );
     }
 
     #[test]
