@@ -457,3 +457,39 @@ async fn login_budget_from_the_policy_applies_per_client_ip() {
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429]);
     let _ = TestServer::start; // keep the helper in use for this test binary
 }
+
+#[tokio::test]
+async fn v3_environment_variables_override_the_policy() {
+    let server = ServerBuilder::default()
+        .env("AI_CORS_ORIGINS", r#"["https://env.example.com"]"#)
+        .env("AI_RATE_LIMIT_DEFAULT", "2/minute")
+        .policy(Some("version: 1\n"))
+        .start()
+        .await;
+    let r = server
+        .client
+        .get(server.url("/api/openapi.json"))
+        .header("Origin", "https://env.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "access-control-allow-origin").as_deref(),
+        Some("https://env.example.com")
+    );
+    assert_eq!(header(&r, "x-ratelimit-limit").as_deref(), Some("2"));
+
+    // AI_AUTH_ENABLED=false: every request acts as the admin (v3 behaviour).
+    let open = ServerBuilder::default()
+        .env("AI_AUTH_ENABLED", "false")
+        .start()
+        .await;
+    let r = open
+        .client
+        .get(open.url("/api/auth/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(open.health().await["auth_enabled"], false);
+}
