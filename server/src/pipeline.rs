@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::principal::{AuthOutcome, authenticate};
+use crate::auth::principal::{AuthOutcome, authenticate, authenticate_token};
 use crate::error::ApiError;
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
 use crate::ratelimit::{Decision, UNMATCHED};
@@ -117,13 +117,64 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     response
 }
 
+/// The `token` query parameter of a WebSocket upgrade (browsers cannot set
+/// headers there); ignored on every other request so tokens stay out of URLs.
+fn websocket_query_token(req: &Request) -> Option<String> {
+    let upgrade = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade || req.method() != axum::http::Method::GET {
+        return None;
+    }
+    let query = req.uri().query()?;
+    url_query_value(query, "token")
+}
+
+/// Percent-decodes the value of `name` in a query string.
+fn url_query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if key != name {
+            return None;
+        }
+        let bytes = value.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => {
+                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    })
+}
+
 /// Looks at the credentials and records the outcome; never rejects by itself.
 pub async fn authenticate_layer(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let outcome = authenticate(&state, req.headers());
+    let mut outcome = authenticate(&state, req.headers());
+    if matches!(outcome, AuthOutcome::Anonymous)
+        && let Some(token) = websocket_query_token(&req)
+    {
+        outcome = authenticate_token(&state, &token);
+    }
     req.extensions_mut().insert(outcome);
     next.run(req).await
 }
@@ -260,6 +311,21 @@ pub async fn require_scope(State(state): State<AppState>, req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(
+            url_query_value("a=1&token=ak_x%2Dy", "token").as_deref(),
+            Some("ak_x-y")
+        );
+        assert_eq!(
+            url_query_value("token=abc", "token").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(url_query_value("tokens=abc", "token"), None);
+        assert_eq!(url_query_value("token=%zz", "token"), None);
+        assert_eq!(url_query_value("token=%4", "token"), None);
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {

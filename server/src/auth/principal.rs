@@ -105,6 +105,19 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> AuthOutcome {
     AuthOutcome::Anonymous
 }
 
+/// A credential given outside the headers (the `?token=` of a WebSocket
+/// upgrade, which browsers cannot send headers with): a JWT or an `ak_` key.
+pub fn authenticate_token(state: &AppState, token: &str) -> AuthOutcome {
+    if !state.settings.auth_enabled {
+        return authenticate(state, &HeaderMap::new());
+    }
+    if api_keys::looks_like_key(token) {
+        api_key(state, token)
+    } else {
+        access_token(state, token)
+    }
+}
+
 fn access_token(state: &AppState, token: &str) -> AuthOutcome {
     let snapshot = state.snapshot();
     let claims = match snapshot
