@@ -63,7 +63,14 @@ pub struct ApiDoc;
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, description = "this document")))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
+}
+
+/// The whole API: the security routes and the agent routes in one document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::agent_api::AgentApiDoc::openapi());
+    doc
 }
 
 pub fn router() -> axum::Router<AppState> {

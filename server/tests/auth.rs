@@ -936,6 +936,10 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
         "/api/auth/apikeys",
         "/api/audit",
         "/api/security/config",
+        "/api/chat",
+        "/tools",
+        "/api/tools/{name}",
+        "/api/conversations/{id}",
     ] {
         assert!(
             openapi["paths"][path].is_object(),
