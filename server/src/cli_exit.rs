@@ -27,7 +27,9 @@ pub fn refuse(message: impl std::fmt::Display) -> Failure {
 }
 
 /// Runs a subcommand on a fresh runtime, printing its error on stderr.
-pub fn run(fut: impl std::future::Future<Output = Result<(), Failure>>) -> ExitCode {
+///
+/// A plain `anyhow::Error` exits 1; a [`Failure`] keeps its own code.
+pub fn run<E: Into<Failure>>(fut: impl std::future::Future<Output = Result<(), E>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,6 +43,7 @@ pub fn run(fut: impl std::future::Future<Output = Result<(), Failure>>) -> ExitC
     match runtime.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
+            let failure = failure.into();
             eprintln!("error: {:#}", failure.error);
             ExitCode::from(failure.code)
         }

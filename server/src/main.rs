@@ -33,32 +33,12 @@ enum Command {
     Restore(backup::RestoreArgs),
 }
 
-fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(fut) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => block_on(serve::run(args)),
-        Command::Healthcheck(args) => block_on(healthcheck::run(args)),
+        Command::Serve(args) => cli_exit::run(serve::run(args)),
+        Command::Healthcheck(args) => cli_exit::run(healthcheck::run(args)),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::ImportV3(args) => cli_exit::run(import_v3::run(args)),
         Command::Backup(args) => cli_exit::run(backup::backup(args)),
