@@ -35,6 +35,16 @@ async fn shutdown_signal() {
     }
 }
 
+/// `<data-dir>/workspace` is the agent's conventional working root (the shipped and example
+/// policies name `/data/workspace`). A volume mounted at the data dir hides whatever the image
+/// had there, so the server creates it; the database beside it stays outside that root.
+fn ensure_workspace(data_dir: &std::path::Path) {
+    let workspace = data_dir.join("workspace");
+    if let Err(err) = std::fs::create_dir_all(&workspace) {
+        tracing::warn!(path = %workspace.display(), error = %err, "cannot create the agent workspace");
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&args)?;
     init_logging(&settings);
@@ -43,6 +53,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"
         );
     }
+    ensure_workspace(&settings.data_dir);
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
     let _db_lock = crate::server_lock::hold_for_server(&settings.database_url)?;
     let (host, port) = (settings.host.clone(), settings.port);
