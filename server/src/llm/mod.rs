@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 pub use models::{ModelCatalog, ModelInfo, select_model};
 
@@ -144,6 +144,50 @@ fn chat_body(request: &ChatRequest<'_>, message_json: fn(&ChatMessage) -> Value)
         body["tools"] = Value::Array(tools.collect());
     }
     body
+}
+
+/// The fields every written message starts with: role, content and the
+/// assistant's tool calls, each call written by the protocol's own rule.
+fn message_fields(m: &ChatMessage, call_json: impl Fn(&ToolCall) -> Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("role".into(), json!(m.role.as_str()));
+    out.insert("content".into(), json!(m.content));
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<Value> = m.tool_calls.iter().map(call_json).collect();
+        out.insert("tool_calls".into(), Value::Array(calls));
+    }
+    out
+}
+
+/// The assistant's answer message as both protocols write it: its text
+/// (missing or null reads as empty) and its `tool_calls`, each read by the
+/// protocol's own rule from its position, the call and its `function` object.
+fn assistant_reply(
+    message: &Value,
+    read_call: impl Fn(usize, &Value, &Value) -> ToolCall,
+) -> ChatMessage {
+    let content = message
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut reply = ChatMessage::new(Role::Assistant, content);
+    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+        for (index, call) in calls.iter().enumerate() {
+            let function = call.get("function").unwrap_or(&Value::Null);
+            reply.tool_calls.push(read_call(index, call, function));
+        }
+    }
+    reply
+}
+
+/// The called tool's name (`function.name`), empty when missing.
+fn function_name(function: &Value) -> String {
+    function
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The HTTP client for a model server.

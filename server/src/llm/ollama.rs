@@ -2,26 +2,19 @@
 //! `message.tool_calls[].function.{name, arguments}` (an object) in the answer,
 //! results sent back as `role: "tool"` messages naming the tool.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, Role, ToolCall};
+use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, ToolCall};
 
 pub fn request_body(request: &ChatRequest<'_>) -> Value {
     super::chat_body(request, message_json)
 }
 
 fn message_json(m: &ChatMessage) -> Value {
-    let mut out = Map::new();
-    out.insert("role".into(), json!(m.role.as_str()));
-    out.insert("content".into(), json!(m.content));
-    if !m.tool_calls.is_empty() {
-        let calls: Vec<Value> = m
-            .tool_calls
-            .iter()
-            .map(|c| json!({"function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-        out.insert("tool_calls".into(), Value::Array(calls));
-    }
+    let mut out = super::message_fields(
+        m,
+        |c| json!({"function": {"name": c.name, "arguments": c.arguments}}),
+    );
     if let Some(name) = &m.tool_name {
         out.insert("tool_name".into(), json!(name));
     }
@@ -35,27 +28,13 @@ pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
     let message = answer
         .get("message")
         .ok_or_else(|| LlmError::BadResponse("the answer has no `message`".into()))?;
-    let content = message
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut reply = ChatMessage::new(Role::Assistant, content);
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for call in calls {
-            let function = call.get("function").unwrap_or(&Value::Null);
-            reply.tool_calls.push(ToolCall {
-                id: call.get("id").and_then(Value::as_str).map(str::to_string),
-                name: function
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                arguments: function.get("arguments").cloned().unwrap_or(Value::Null),
-            });
+    Ok(super::assistant_reply(message, |_, call, function| {
+        ToolCall {
+            id: call.get("id").and_then(Value::as_str).map(str::to_string),
+            name: super::function_name(function),
+            arguments: function.get("arguments").cloned().unwrap_or(Value::Null),
         }
-    }
-    Ok(reply)
+    }))
 }
 
 pub fn parse_tags(body: &Value) -> Result<Vec<ModelInfo>, LlmError> {
@@ -85,7 +64,7 @@ pub fn parse_tags(body: &Value) -> Result<Vec<ModelInfo>, LlmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolDef;
+    use crate::llm::{Role, ToolDef};
 
     #[test]
     fn request_carries_tools_and_tool_results() {

@@ -1,7 +1,7 @@
 //! The OpenAI-compatible chat protocol: tool calls carry an `id` and their
 //! arguments as a JSON *string*; a tool result names the `tool_call_id`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, Role, ToolCall};
 
@@ -10,23 +10,13 @@ pub fn request_body(request: &ChatRequest<'_>) -> Value {
 }
 
 fn message_json(m: &ChatMessage) -> Value {
-    let mut out = Map::new();
-    out.insert("role".into(), json!(m.role.as_str()));
-    out.insert("content".into(), json!(m.content));
-    if !m.tool_calls.is_empty() {
-        let calls: Vec<Value> = m
-            .tool_calls
-            .iter()
-            .map(|c| {
-                let arguments = match &c.arguments {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                };
-                json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": arguments}})
-            })
-            .collect();
-        out.insert("tool_calls".into(), Value::Array(calls));
-    }
+    let mut out = super::message_fields(m, |c| {
+        let arguments = match &c.arguments {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": arguments}})
+    });
     if m.role == Role::Tool {
         out.insert(
             "tool_call_id".into(),
@@ -48,41 +38,27 @@ pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
     let message = answer
         .pointer("/choices/0/message")
         .ok_or_else(|| LlmError::BadResponse("the answer has no `choices[0].message`".into()))?;
-    let content = message
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut reply = ChatMessage::new(Role::Assistant, content);
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for (index, call) in calls.iter().enumerate() {
-            let function = call.get("function").unwrap_or(&Value::Null);
-            // Arguments arrive as a JSON string; keep the text when it does not parse
-            // so that the loop can tell the model its call was malformed.
-            let arguments = match function.get("arguments") {
-                Some(Value::String(text)) => {
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
-                }
-                Some(other) => other.clone(),
-                None => Value::Null,
-            };
-            reply.tool_calls.push(ToolCall {
-                id: Some(
-                    call.get("id")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .unwrap_or(format!("call_{index}")),
-                ),
-                name: function
-                    .get("name")
+    Ok(super::assistant_reply(message, |index, call, function| {
+        // Arguments arrive as a JSON string; keep the text when it does not parse
+        // so that the loop can tell the model its call was malformed.
+        let arguments = match function.get("arguments") {
+            Some(Value::String(text)) => {
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+            }
+            Some(other) => other.clone(),
+            None => Value::Null,
+        };
+        ToolCall {
+            id: Some(
+                call.get("id")
                     .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                arguments,
-            });
+                    .map(str::to_string)
+                    .unwrap_or(format!("call_{index}")),
+            ),
+            name: super::function_name(function),
+            arguments,
         }
-    }
-    Ok(reply)
+    }))
 }
 
 pub fn parse_models(body: &Value) -> Result<Vec<ModelInfo>, LlmError> {
