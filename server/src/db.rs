@@ -340,6 +340,15 @@ impl Db {
         "id, name, owner, key_hash, prefix, scopes, created_at, expires_at, last_used_at, revoked";
 
     pub async fn insert_api_key(&self, key: &ApiKeyRow) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_api_key_in(&mut conn, key).await
+    }
+
+    /// [`Db::insert_api_key`] on a given connection, so that it can join a transaction.
+    pub async fn insert_api_key_in(
+        conn: &mut sqlx::AnyConnection,
+        key: &ApiKeyRow,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, owner, key_hash, prefix, scopes, created_at, expires_at, last_used_at, revoked) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -354,7 +363,7 @@ impl Db {
         .bind(key.expires_at)
         .bind(key.last_used_at)
         .bind(b(key.revoked))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

@@ -16,7 +16,7 @@ use sqlx::{Connection, Row};
 use crate::auth::legacy_hash;
 use crate::cli_exit::{Failure, refuse};
 use crate::config::{ServeArgs, Settings};
-use crate::db::{Backend, Db, now_ms};
+use crate::db::{ApiKeyRow, Backend, Db, now_ms};
 use crate::scopes::{Scope, Scopes};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -649,22 +649,23 @@ pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failu
         let created = time(key.created_at.as_deref(), &mut report).unwrap_or(now);
         let expires = time(key.expires_at.as_deref(), &mut report);
         let last_used = time(key.last_used.as_deref(), &mut report);
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, owner, key_hash, prefix, scopes, created_at, expires_at, last_used_at, revoked) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(if key.name.is_empty() { format!("v3 key {}", key.id) } else { key.name.clone() })
-        .bind(owner_name)
-        .bind(&key_hash)
-        .bind(crate::auth::api_keys::PREFIX)
-        .bind(scopes.to_db())
-        .bind(created)
-        .bind(expires)
-        .bind(last_used)
-        .bind(i64::from(key.disabled))
-        .execute(&mut *tx)
-        .await?;
+        let row = ApiKeyRow {
+            id,
+            name: if key.name.is_empty() {
+                format!("v3 key {}", key.id)
+            } else {
+                key.name.clone()
+            },
+            owner: owner_name.to_string(),
+            key_hash,
+            prefix: crate::auth::api_keys::PREFIX.to_string(),
+            scopes,
+            created_at: created,
+            expires_at: expires,
+            last_used_at: last_used,
+            revoked: key.disabled,
+        };
+        Db::insert_api_key_in(&mut tx, &row).await?;
         report.keys_imported += 1;
         if key.disabled {
             report.keys_revoked += 1;
