@@ -192,18 +192,7 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
     }
 
     // Bob gets a key while enabled.
-    let key: Value = server
-        .client
-        .post(server.url("/api/auth/apikeys"))
-        .bearer_auth(&bob)
-        .json(&json!({"name": "bob-ci"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bob_key = key["key"].as_str().unwrap().to_string();
+    let bob_key = server.create_api_key(&bob, json!({"name": "bob-ci"})).await;
     let with_key = |k: String| {
         let server = &server;
         async move {
@@ -785,18 +774,7 @@ async fn restart_keeps_users_keys_audit_and_generated_jwt_key() {
     let carol = server
         .create_user(&admin, "carol", "carol-password", &["read"])
         .await;
-    let key: Value = server
-        .client
-        .post(server.url("/api/auth/apikeys"))
-        .bearer_auth(&carol)
-        .json(&json!({"name": "keep"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = server.create_api_key(&carol, json!({"name": "keep"})).await;
     assert_eq!(status_with(&server, "/api/auth/me", &key).await, 200);
     let before = server.audit(&admin, "").await.len();
     assert!(before >= 4);
@@ -856,18 +834,7 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
     let dave = server
         .create_user(&admin, "dave", "dave-Secret-Pw-77", &["read"])
         .await;
-    let key: Value = server
-        .client
-        .post(server.url("/api/auth/apikeys"))
-        .bearer_auth(&dave)
-        .json(&json!({"name": "grep"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = server.create_api_key(&dave, json!({"name": "grep"})).await;
     server
         .client
         .get(server.url("/api/auth/me"))

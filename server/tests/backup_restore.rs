@@ -27,6 +27,23 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `restore --data-dir DATA --input INPUT`.
+fn restore(data_dir: &str, input: &Path) -> Output {
+    cli(&[
+        "restore",
+        "--data-dir",
+        data_dir,
+        "--input",
+        input.to_str().unwrap(),
+    ])
+}
+
+/// The command was refused (exit 2) and said why on stderr.
+fn assert_refused(out: &Output, reason: &str) {
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(out).contains(reason), "{}", stderr(out));
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -92,18 +109,9 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
     server
         .create_user(&admin, "before", "before-passphrase", &["read"])
         .await;
-    let key: serde_json::Value = server
-        .client
-        .post(server.url("/api/auth/apikeys"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "kept", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = server
+        .create_api_key(&admin, json!({"name": "kept", "scopes": ["read"]}))
+        .await;
 
     // Online backup, with the server running.
     let work = tempfile::tempdir().unwrap();
@@ -154,31 +162,14 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
     assert_eq!(response.status(), 200);
 
     // Not while the server runs.
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        &data_arg,
-        "--input",
-        backup.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("a server is running"),
-        "{}",
-        stderr(&out)
-    );
+    let out = restore(&data_arg, &backup);
+    assert_refused(&out, "a server is running");
 
     let builder = server.builder.clone().dirs(server.dirs.clone());
     let mut server = server;
     server.stop();
     let live_before_restore = dump(&db_file).await;
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        &data_arg,
-        "--input",
-        backup.to_str().unwrap(),
-    ]);
+    let out = restore(&data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("pre-restore"), "{}", stdout(&out));
 
@@ -245,19 +236,8 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        data_arg,
-        "--input",
-        newer.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("schema version 999, newer than this build's 2"),
-        "{}",
-        stderr(&out)
-    );
+    let out = restore(data_arg, &newer);
+    assert_refused(&out, "schema version 999, newer than this build's 2");
 
     let text = dir.path().join("notes.txt");
     std::fs::write(
@@ -265,19 +245,8 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
         "not a database at all, but long enough to look like a file header....",
     )
     .unwrap();
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        data_arg,
-        "--input",
-        text.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not a SQLite database"),
-        "{}",
-        stderr(&out)
-    );
+    let out = restore(data_arg, &text);
+    assert_refused(&out, "not a SQLite database");
 
     let foreign = dir.path().join("foreign.db");
     let options = SqliteConnectOptions::new()
@@ -289,32 +258,15 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        data_arg,
-        "--input",
-        foreign.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not an ai-orchestrator backup"),
-        "{}",
-        stderr(&out)
-    );
+    let out = restore(data_arg, &foreign);
+    assert_refused(&out, "not an ai-orchestrator backup");
     assert!(
         !data.join("orchestrator.db").exists(),
         "a refused restore writes nothing"
     );
 
     // An older-or-equal backup into an empty data dir works.
-    let out = cli(&[
-        "restore",
-        "--data-dir",
-        data_arg,
-        "--input",
-        backup.to_str().unwrap(),
-    ]);
+    let out = restore(data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         dump(&data.join("orchestrator.db")).await,
@@ -362,12 +314,7 @@ async fn postgres_backup_uses_pg_dump_and_restore_explains_pg_restore() {
         "--input",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("pg_restore --clean --if-exists --no-owner"),
-        "{}",
-        stderr(&out)
-    );
+    assert_refused(&out, "pg_restore --clean --if-exists --no-owner");
     assert!(
         !stderr(&out).contains("aio-test"),
         "the password must not be printed"

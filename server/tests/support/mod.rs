@@ -274,6 +274,22 @@ impl TestServer {
         self.login(username, password).await.access
     }
 
+    /// Creates an API key as the bearer of `token`; returns the key itself.
+    pub async fn create_api_key(&self, token: &str, body: Value) -> String {
+        let created: Value = self
+            .client
+            .post(self.url("/api/auth/apikeys"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["key"].as_str().unwrap().to_string()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
