@@ -867,15 +867,7 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
         )
         .await;
 
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for name in [
         "ai_orchestrator_http_requests_total",
         "ai_orchestrator_http_request_duration_seconds_bucket",

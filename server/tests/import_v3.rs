@@ -9,21 +9,12 @@ mod support;
 mod v3;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use backends::Backend;
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
-use support::{Dirs, ServerBuilder};
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap()
-}
+use support::{Dirs, ServerBuilder, cli};
 
 fn text(out: &Output) -> (String, String) {
     (

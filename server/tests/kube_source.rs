@@ -86,6 +86,22 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
+/// Files allowing `echo`, and an API server whose ConfigMap allows
+/// `configmap_programs` and whose Secret is empty.
+async fn setup(configmap_programs: &[&str]) -> (tempfile::TempDir, AppState, FakeKube) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path(), &policy(&["echo"])).await;
+    let fake = FakeKube::new();
+    fake.put_configmap(CONFIGMAP, &policy(configmap_programs));
+    fake.put_secret(SECRET, &[]);
+    (dir, state, fake)
+}
+
+/// What the kubelet does when the mounted ConfigMap changes.
+fn write_file_policy(dir: &Path, programs: &[&str]) {
+    std::fs::write(dir.join("config/policy.yaml"), policy(programs)).unwrap();
+}
+
 fn start(state: &AppState, fake: &FakeKube) -> tokio::task::JoinHandle<()> {
     let _watcher = ai_orchestrator::reload::spawn_watchers(state.clone());
     let (state, client) = (state.clone(), fake.mock_client());
@@ -98,11 +114,7 @@ fn start(state: &AppState, fake: &FakeKube) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test]
 async fn a_watched_configmap_change_comes_into_force() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), &policy(&["echo"])).await;
-    let fake = FakeKube::new();
-    fake.put_configmap(CONFIGMAP, &policy(&["echo"]));
-    fake.put_secret(SECRET, &[]);
+    let (dir, state, fake) = setup(&["echo"]).await;
     let task = start(&state, &fake);
 
     // The same policy as the files: in sync, and nothing changes.
@@ -126,11 +138,7 @@ async fn a_watched_configmap_change_comes_into_force() {
     assert_eq!(state.snapshot().policy_source, PolicySource::Kubernetes);
 
     // The kubelet catches up with the same content: no new generation.
-    std::fs::write(
-        dir.path().join("config/policy.yaml"),
-        policy(&["echo", "date"]),
-    )
-    .unwrap();
+    write_file_policy(dir.path(), &["echo", "date"]);
     assert!(!ai_orchestrator::reload::reload(&state, "test").await);
     // The stale files shown again by an unrelated file event do not undo it.
     assert_eq!(state.snapshot().generation, 2);
@@ -140,11 +148,7 @@ async fn a_watched_configmap_change_comes_into_force() {
 
 #[tokio::test]
 async fn stale_files_never_undo_a_newer_api_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), &policy(&["echo"])).await;
-    let fake = FakeKube::new();
-    fake.put_configmap(CONFIGMAP, &policy(&["echo", "date"]));
-    fake.put_secret(SECRET, &[]);
+    let (dir, state, fake) = setup(&["echo", "date"]).await;
     let task = start(&state, &fake);
     until("generation 2 from the API", || {
         state.snapshot().generation == 2
@@ -155,11 +159,7 @@ async fn stale_files_never_undo_a_newer_api_change() {
     assert_eq!(state.snapshot().generation, 2);
     assert!(allows(&state, "date"));
     // A real change of the files still applies (files are the fallback).
-    std::fs::write(
-        dir.path().join("config/policy.yaml"),
-        policy(&["echo", "uname"]),
-    )
-    .unwrap();
+    write_file_policy(dir.path(), &["echo", "uname"]);
     assert!(ai_orchestrator::reload::reload(&state, "file change").await);
     assert_eq!(state.snapshot().generation, 3);
     assert!(allows(&state, "uname") && !allows(&state, "date"));
@@ -168,11 +168,7 @@ async fn stale_files_never_undo_a_newer_api_change() {
 
 #[tokio::test]
 async fn a_malformed_configmap_is_refused_and_the_last_good_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), &policy(&["echo"])).await;
-    let fake = FakeKube::new();
-    fake.put_configmap(CONFIGMAP, &policy(&["echo", "date"]));
-    fake.put_secret(SECRET, &[]);
+    let (_dir, state, fake) = setup(&["echo", "date"]).await;
     let task = start(&state, &fake);
     until("generation 2", || state.snapshot().generation == 2).await;
     until("the watch is open", || {
@@ -225,11 +221,7 @@ async fn a_malformed_configmap_is_refused_and_the_last_good_stays() {
 
 #[tokio::test]
 async fn failures_are_retried_until_the_api_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), &policy(&["echo"])).await;
-    let fake = FakeKube::new();
-    fake.put_configmap(CONFIGMAP, &policy(&["echo", "date"]));
-    fake.put_secret(SECRET, &[]);
+    let (_dir, state, fake) = setup(&["echo", "date"]).await;
     // The API answers 503 twice before it works.
     fake.fail_next(Kind::ConfigMap, 503, 2);
     let task = start(&state, &fake);
@@ -277,11 +269,7 @@ async fn failures_are_retried_until_the_api_recovers() {
 
 #[tokio::test]
 async fn without_permission_the_files_stay_the_source() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), &policy(&["echo"])).await;
-    let fake = FakeKube::new();
-    fake.put_configmap(CONFIGMAP, &policy(&["date"]));
-    fake.put_secret(SECRET, &[]);
+    let (dir, state, fake) = setup(&["date"]).await;
     fake.fail_next(Kind::ConfigMap, 403, 1000);
     fake.fail_next(Kind::Secret, 403, 1000);
     let task = start(&state, &fake);
@@ -302,11 +290,7 @@ async fn without_permission_the_files_stay_the_source() {
     assert_eq!(state.snapshot().generation, 1);
     assert!(allows(&state, "echo hi") && !allows(&state, "date"));
     // Files still reload.
-    std::fs::write(
-        dir.path().join("config/policy.yaml"),
-        policy(&["echo", "uname"]),
-    )
-    .unwrap();
+    write_file_policy(dir.path(), &["echo", "uname"]);
     assert!(ai_orchestrator::reload::reload(&state, "file change").await);
     assert!(allows(&state, "uname"));
     assert!(

@@ -80,15 +80,7 @@ async fn rate_limits_are_exact_per_identity_and_report_headers() {
         .unwrap()
         .clone();
     assert_eq!(me["limited"], 1);
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("ai_orchestrator_rate_limited_total{route=\"/api/auth/me\"} 1"),
         "{metrics}"
@@ -281,15 +273,7 @@ async fn reload_applies_valid_changes_refuses_invalid_ones_and_never_fails_a_req
         allowed("https://new.example.com").await,
         "the last good policy is in force"
     );
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("ai_orchestrator_policy_reload_failures_total 1"),
         "{metrics}"

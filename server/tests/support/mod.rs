@@ -25,6 +25,16 @@ rateLimits:
   trustedProxies: [127.0.0.1/32]
 ";
 
+/// Runs the binary with `args` and an empty environment (but `PATH`).
+pub fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap()
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -316,6 +326,18 @@ impl TestServer {
             .await
             .unwrap()
             .json()
+            .await
+            .unwrap()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
             .await
             .unwrap()
     }
