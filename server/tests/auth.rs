@@ -195,16 +195,7 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
     let bob_key = server.create_api_key(&bob, json!({"name": "bob-ci"})).await;
     let with_key = |k: String| {
         let server = &server;
-        async move {
-            server
-                .client
-                .get(server.url("/api/auth/me"))
-                .header("X-API-Key", k)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { server.me_with_key(&k).await.status() }
     };
     assert_eq!(with_key(bob_key.clone()).await, 200);
 
@@ -340,13 +331,7 @@ async fn api_keys_create_use_ceiling_expire_revoke() {
     assert!(key.starts_with(created["prefix"].as_str().unwrap()));
 
     // Both header forms work; the key is never listed.
-    let r = server
-        .client
-        .get(server.url("/api/auth/me"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let r = server.me_with_key(&key).await;
     assert_eq!(r.status(), 200);
     let me: Value = r.json().await.unwrap();
     assert_eq!(
@@ -835,13 +820,7 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
         .create_user(&admin, "dave", "dave-Secret-Pw-77", &["read"])
         .await;
     let key = server.create_api_key(&dave, json!({"name": "grep"})).await;
-    server
-        .client
-        .get(server.url("/api/auth/me"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    server.me_with_key(&key).await;
     let r = server
         .client
         .post(server.url("/api/auth/login"))

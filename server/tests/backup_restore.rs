@@ -187,13 +187,7 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
         401,
         "created after the backup"
     );
-    let response = server
-        .client
-        .get(server.url("/api/auth/me"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let response = server.me_with_key(&key).await;
     assert_eq!(response.status(), 200);
 }
 

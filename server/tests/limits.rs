@@ -291,13 +291,7 @@ async fn reload_applies_valid_changes_refuses_invalid_ones_and_never_fails_a_req
     server.write_secret("api-keys.json", &declared);
     server.wait_generation(3).await;
     assert!(server.health().await["policy"]["last_error"].is_null());
-    let r = server
-        .client
-        .get(server.url("/api/auth/me"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .unwrap();
+    let r = server.me_with_key(key).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap()["auth_method"],

@@ -32,13 +32,7 @@ async fn post_json(
 }
 
 async fn key_status(server: &TestServer, key: &str) -> u16 {
-    let response = server
-        .client
-        .get(server.url("/api/auth/me"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .unwrap();
+    let response = server.me_with_key(key).await;
     response.status().as_u16()
 }
 

@@ -309,6 +309,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `GET /api/auth/me` authenticated by an API key in `X-API-Key`.
+    pub async fn me_with_key(&self, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/auth/me"))
+            .header("X-API-Key", key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         let response = self.get(path, token).await;
         assert!(
