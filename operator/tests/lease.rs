@@ -125,6 +125,16 @@ fn settings(identity: &str) -> LeaseSettings {
     }
 }
 
+/// The `holderIdentity` of the stored lease, if there is one.
+fn holder(store: &Mutex<LeaseStore>) -> Option<Value> {
+    store
+        .lock()
+        .expect("store")
+        .lease
+        .as_ref()
+        .map(|l| l["spec"]["holderIdentity"].clone())
+}
+
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     tokio::time::timeout(Duration::from_secs(30), async {
         while !condition() {
@@ -200,13 +210,7 @@ async fn only_the_lease_holder_runs_controllers_and_the_standby_takes_over() {
     );
     assert!(!b_metrics.is_active());
     assert!(a_running.load(Ordering::SeqCst));
-    let holder = store
-        .lock()
-        .expect("store")
-        .lease
-        .as_ref()
-        .map(|l| l["spec"]["holderIdentity"].clone());
-    assert_eq!(holder, Some(json!("replica-a")));
+    assert_eq!(holder(&store), Some(json!("replica-a")));
 
     // a shuts down: its controllers stop and the lease is released; b takes over.
     a_stop.send(()).expect("stop a");
@@ -215,13 +219,7 @@ async fn only_the_lease_holder_runs_controllers_and_the_standby_takes_over() {
     assert!(!a_metrics.is_active());
     wait_until("replica b takes over", || b_running.load(Ordering::SeqCst)).await;
     assert!(b_metrics.is_active());
-    let holder = store
-        .lock()
-        .expect("store")
-        .lease
-        .as_ref()
-        .map(|l| l["spec"]["holderIdentity"].clone());
-    assert_eq!(holder, Some(json!("replica-b")));
+    assert_eq!(holder(&store), Some(json!("replica-b")));
 
     b_stop.send(()).expect("stop b");
     b_task.await.expect("task").expect("b exits cleanly");
