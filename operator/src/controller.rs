@@ -221,19 +221,8 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
         Ok(r) => r,
         Err(e) => {
             let error = Error::from(e);
-            let status = failed_status(orch, &error, now);
-            if orch.status.as_ref() != Some(&status) {
-                patch_status(client, &ns, &name, &status).await?;
-            }
-            publish(
-                ctx,
-                orch,
-                EventType::Warning,
-                error.reason(),
-                &error.to_string(),
-                "Reconcile",
-            )
-            .await;
+            write_degraded(client, &ns, &name, orch, &error, now).await?;
+            publish_failure(ctx, orch, &error, "Reconcile").await;
             return Err(error);
         }
     };
@@ -242,21 +231,10 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
     let deployment = match apply_all(client, &ns, &rendered).await {
         Ok(deployment) => deployment,
         Err(error) => {
-            let status = failed_status(orch, &error, now);
-            if orch.status.as_ref() != Some(&status)
-                && let Err(e) = patch_status(client, &ns, &name, &status).await
-            {
+            if let Err(e) = write_degraded(client, &ns, &name, orch, &error, now).await {
                 warn!(error = %e, "could not write the Degraded status");
             }
-            publish(
-                ctx,
-                orch,
-                EventType::Warning,
-                error.reason(),
-                &error.to_string(),
-                "Apply",
-            )
-            .await;
+            publish_failure(ctx, orch, &error, "Apply").await;
             return Err(error);
         }
     };
@@ -279,6 +257,35 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
     }
     info!(orchestrator = %name, namespace = %ns, policy_hash = ?rendered.policy.hash, "reconciled");
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Writes the Degraded status for `error`, unless the object already shows it.
+async fn write_degraded(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    orch: &Orchestrator,
+    error: &Error,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let status = failed_status(orch, error, now);
+    if orch.status.as_ref() != Some(&status) {
+        patch_status(client, ns, name, &status).await?;
+    }
+    Ok(())
+}
+
+/// A Warning event for a failed step, carrying the error's reason and text.
+async fn publish_failure(ctx: &Context, orch: &Orchestrator, error: &Error, action: &str) {
+    publish(
+        ctx,
+        orch,
+        EventType::Warning,
+        error.reason(),
+        &error.to_string(),
+        action,
+    )
+    .await;
 }
 
 async fn publish(
