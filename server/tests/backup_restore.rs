@@ -18,8 +18,19 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `backup --data-dir DATA --output OUTPUT`.
+fn run_backup(data_dir: &str, output: &Path) -> Output {
+    cli(&[
+        "backup",
+        "--data-dir",
+        data_dir,
+        "--output",
+        output.to_str().unwrap(),
+    ])
+}
+
 /// `restore --data-dir DATA --input INPUT`.
-fn restore(data_dir: &str, input: &Path) -> Output {
+fn run_restore(data_dir: &str, input: &Path) -> Output {
     cli(&[
         "restore",
         "--data-dir",
@@ -107,13 +118,7 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
     // Online backup, with the server running.
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("backup.db");
-    let out = cli(&[
-        "backup",
-        "--data-dir",
-        &data_arg,
-        "--output",
-        backup.to_str().unwrap(),
-    ]);
+    let out = run_backup(&data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("schema version 2"),
@@ -125,13 +130,7 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
         backed_up.iter().any(|r| r.starts_with("users: 'before'")),
         "{backed_up:#?}"
     );
-    let out = cli(&[
-        "backup",
-        "--data-dir",
-        &data_arg,
-        "--output",
-        backup.to_str().unwrap(),
-    ]);
+    let out = run_backup(&data_arg, &backup);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -153,14 +152,14 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
     assert_eq!(response.status(), 200);
 
     // Not while the server runs.
-    let out = restore(&data_arg, &backup);
+    let out = run_restore(&data_arg, &backup);
     assert_refused(&out, "a server is running");
 
     let builder = server.builder.clone().dirs(server.dirs.clone());
     let mut server = server;
     server.stop();
     let live_before_restore = dump(&db_file).await;
-    let out = restore(&data_arg, &backup);
+    let out = run_restore(&data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("pre-restore"), "{}", stdout(&out));
 
@@ -199,13 +198,7 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
     // A database made by this build (the server migrates it at start).
     let server = ServerBuilder::default().start().await;
     let backup = dir.path().join("b.db");
-    let out = cli(&[
-        "backup",
-        "--data-dir",
-        server.data_dir().to_str().unwrap(),
-        "--output",
-        backup.to_str().unwrap(),
-    ]);
+    let out = run_backup(server.data_dir().to_str().unwrap(), &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     drop(server);
 
@@ -221,7 +214,7 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let out = restore(data_arg, &newer);
+    let out = run_restore(data_arg, &newer);
     assert_refused(&out, "schema version 999, newer than this build's 2");
 
     let text = dir.path().join("notes.txt");
@@ -230,7 +223,7 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
         "not a database at all, but long enough to look like a file header....",
     )
     .unwrap();
-    let out = restore(data_arg, &text);
+    let out = run_restore(data_arg, &text);
     assert_refused(&out, "not a SQLite database");
 
     let foreign = dir.path().join("foreign.db");
@@ -243,7 +236,7 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let out = restore(data_arg, &foreign);
+    let out = run_restore(data_arg, &foreign);
     assert_refused(&out, "not an ai-orchestrator backup");
     assert!(
         !data.join("orchestrator.db").exists(),
@@ -251,7 +244,7 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
     );
 
     // An older-or-equal backup into an empty data dir works.
-    let out = restore(data_arg, &backup);
+    let out = run_restore(data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         dump(&data.join("orchestrator.db")).await,

@@ -59,6 +59,12 @@ async fn login(server: &support::TestServer, username: &str, password: &str) -> 
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// How many conversations the imported user alice sees.
+async fn alice_conversations(server: &support::TestServer) -> Value {
+    let alice = server.login("alice", v3::ALICE_PASSWORD).await.access;
+    server.get_json("/api/conversations", &alice).await["count"].clone()
+}
+
 async fn with_key(server: &support::TestServer, path: &str, key: &str) -> (u16, Value) {
     let response = server
         .client
@@ -307,14 +313,7 @@ async fn import_then_serve(backend: Backend) {
     assert_eq!(b["title"], json!(""));
     assert_eq!(b["created_at"], json!(1_714_647_600_500i64));
     // Alice does not see the admin's conversations.
-    let alice = login(&server, "alice", v3::ALICE_PASSWORD).await.1;
-    let list = server
-        .get_json(
-            "/api/conversations",
-            alice["access_token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(list["count"], json!(0));
+    assert_eq!(alice_conversations(&server).await, json!(0));
 
     let imports = server.audit(&admin, "action=import.v3").await;
     assert_eq!(
@@ -413,12 +412,5 @@ async fn an_import_is_all_or_nothing_and_never_runs_under_a_server() {
         "{}",
         text(&out).1
     );
-    let alice = login(&server, "alice", v3::ALICE_PASSWORD).await.1;
-    let list = server
-        .get_json(
-            "/api/conversations",
-            alice["access_token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(list["count"], json!(2));
+    assert_eq!(alice_conversations(&server).await, json!(2));
 }
