@@ -84,20 +84,27 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
         Ok(output) => {
             serde_json::to_value(output).unwrap_or_else(|e| json!({"error": e.to_string()}))
         }
+        Err(_) if !place.resolved.is_dir() => json!({
+            "error": format!(
+                "could not start the command: the working directory {} does not exist",
+                place.resolved.display()
+            )
+        }),
         Err(e) => json!({"error": format!("could not start the command: {e}")}),
     };
     ToolOutcome::ran(decision.rule, decision.reason, command, result)
 }
 
-/// The first writable root, else the first readable one.
+/// The first writable root that exists, else the first readable one that exists; a root
+/// missing on this machine would only make every command fail to start.
 fn default_cwd(policy: &Policy) -> PathBuf {
     let paths = &policy.document().paths;
     paths
         .write
         .iter()
         .chain(paths.read.iter())
-        .next()
         .map(PathBuf::from)
+        .find(|root| root.is_dir())
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
@@ -272,6 +279,18 @@ mod tests {
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn default_working_directory_is_the_first_root_that_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let existing = dir.path().canonicalize().expect("canonical");
+        let yaml = format!(
+            "version: 1\npaths:\n  read: [/nonexistent-root-for-this-test, {}]\n",
+            existing.display()
+        );
+        let policy = Policy::from_yaml(&yaml).expect("policy");
+        assert_eq!(default_cwd(&policy), existing);
     }
 
     #[tokio::test]
