@@ -11,8 +11,8 @@ mod fake_kube;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ai_orchestrator::config::reload::{Inputs, Location};
 use ai_orchestrator::config::{KubernetesSource, ServeArgs, Settings};
-use ai_orchestrator::reload::{Inputs, Location};
 use ai_orchestrator::state::AppState;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fake_kube::FakeKube;
@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
     let task = {
         let _guard = runtime.enter();
         let client = fake.mock_client();
-        runtime.spawn(ai_orchestrator::kube_source::follow(
+        runtime.spawn(ai_orchestrator::config::kube_source::follow(
             state.clone(),
             client,
             source,
@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
                         api_keys: None,
                     };
                     let started = Instant::now();
-                    assert!(ai_orchestrator::reload::apply(&state, &inputs, "bench").await);
+                    assert!(ai_orchestrator::config::reload::apply(&state, &inputs, "bench").await);
                     assert_eq!(decide(&state), allowed);
                     total += started.elapsed();
                 }

@@ -1,5 +1,5 @@
 //! Building the application: storage, first-start bootstrap, the snapshot,
-//! and the router with its layers.
+//! the shared state, and periodic upkeep.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,21 +7,19 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::middleware::from_fn_with_state;
-use tower::ServiceBuilder;
 
-use crate::audit::{Audit, AuditEvent, Outcome};
 use crate::auth::guard::LoginGuard;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::{JwtKeys, KeySource};
 use crate::auth::passwords;
 use crate::config::Settings;
-use crate::db::{Db, UserRow, now_ms};
+use crate::config::reload::{self, ReloadStatus};
+use crate::http::ratelimit::RateLimits;
+use crate::http::scopes::Scopes;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimits;
-use crate::reload::{self, ReloadStatus};
-use crate::scopes::Scopes;
 use crate::state::AppState;
+use crate::store::audit::{Audit, AuditEvent, Outcome};
+use crate::store::db::{Db, UserRow, now_ms};
 
 /// The key set used without `jwt-keys.json`: `AI_JWT_SECRET_KEY`, else a
 /// generated key persisted in the data dir. `None` when the secrets dir has keys.
@@ -171,37 +169,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// The router with every layer, outermost first: context, CORS, authenticate,
-/// rate limit, scope check (see [`crate::pipeline`]).
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::routes::router())
-        .merge(crate::openapi::router())
-        .merge(crate::agent_api::router())
-        .layer(
-            ServiceBuilder::new()
-                .layer(from_fn_with_state(state.clone(), crate::pipeline::context))
-                .layer(from_fn_with_state(state.clone(), crate::cors::middleware))
-                .layer(from_fn_with_state(
-                    state.clone(),
-                    crate::pipeline::authenticate_layer,
-                ))
-                .layer(from_fn_with_state(
-                    state.clone(),
-                    crate::pipeline::rate_limit,
-                ))
-                .layer(from_fn_with_state(
-                    state.clone(),
-                    crate::pipeline::require_scope,
-                )),
-        )
-        .with_state(state)
-}
-
 /// Builds state and router (what `serve`, tests and benchmarks use).
 pub async fn build_app(settings: Settings) -> anyhow::Result<(Router, AppState)> {
     let state = build_state(settings).await?;
-    Ok((router(state.clone()), state))
+    Ok((crate::http::router(state.clone()), state))
 }
 
 /// Periodic upkeep: flush API key last-use times and re-read users and keys

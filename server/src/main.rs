@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use ai_orchestrator::{backup, cli_exit, config, healthcheck, import_v3, policy_cmd, serve};
+use ai_orchestrator::cli::{
+    backup, exit as cli_exit, healthcheck, import_v3, policy as policy_cmd, serve,
+};
+use ai_orchestrator::config;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::audit::Audit;
 use crate::auth::guard::LoginGuard;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
-use crate::db::Db;
+use crate::config::reload::{ReloadStatus, Snapshot};
+use crate::http::ratelimit::RateLimits;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimits;
-use crate::reload::{ReloadStatus, Snapshot};
+use crate::store::audit::Audit;
+use crate::store::db::Db;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -137,22 +137,23 @@ async fn import_then_serve(backend: Backend) {
     );
 
     // New messages get ids after the imported ones (PostgreSQL's sequence was moved past them).
-    let db = ai_orchestrator::db::Db::connect(&url).await.unwrap();
-    let new = ai_orchestrator::conversations::NewMessage {
+    let db = ai_orchestrator::store::db::Db::connect(&url).await.unwrap();
+    let new = ai_orchestrator::store::conversations::NewMessage {
         role: "user".into(),
         content: "written after the import".into(),
         model_used: None,
         tool_calls: None,
     };
-    ai_orchestrator::conversations::append(db.pool(), v3::CONVERSATION_B, &[new])
+    ai_orchestrator::store::conversations::append(db.pool(), v3::CONVERSATION_B, &[new])
         .await
         .unwrap();
-    let ids: Vec<i64> = ai_orchestrator::conversations::messages(db.pool(), v3::CONVERSATION_B)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
+    let ids: Vec<i64> =
+        ai_orchestrator::store::conversations::messages(db.pool(), v3::CONVERSATION_B)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
     assert_eq!(ids, [15, 18], "{name}");
     db.pool().close().await;
 

@@ -9,8 +9,8 @@ mod fake_kube;
 use std::path::Path;
 use std::time::Duration;
 
+use ai_orchestrator::config::reload::PolicySource;
 use ai_orchestrator::config::{KubernetesSource, ServeArgs, Settings};
-use ai_orchestrator::reload::PolicySource;
 use ai_orchestrator::state::AppState;
 use fake_kube::{FakeKube, Kind};
 
@@ -103,9 +103,9 @@ fn write_file_policy(dir: &Path, programs: &[&str]) {
 }
 
 fn start(state: &AppState, fake: &FakeKube) -> tokio::task::JoinHandle<()> {
-    let _watcher = ai_orchestrator::reload::spawn_watchers(state.clone());
+    let _watcher = ai_orchestrator::config::reload::spawn_watchers(state.clone());
     let (state, client) = (state.clone(), fake.mock_client());
-    tokio::spawn(ai_orchestrator::kube_source::follow(
+    tokio::spawn(ai_orchestrator::config::kube_source::follow(
         state,
         client,
         source(),
@@ -139,7 +139,7 @@ async fn a_watched_configmap_change_comes_into_force() {
 
     // The kubelet catches up with the same content: no new generation.
     write_file_policy(dir.path(), &["echo", "date"]);
-    assert!(!ai_orchestrator::reload::reload(&state, "test").await);
+    assert!(!ai_orchestrator::config::reload::reload(&state, "test").await);
     // The stale files shown again by an unrelated file event do not undo it.
     assert_eq!(state.snapshot().generation, 2);
     assert!(allows(&state, "date"));
@@ -155,12 +155,12 @@ async fn stale_files_never_undo_a_newer_api_change() {
     })
     .await;
     // A file event while the mount still shows the old policy: ignored.
-    assert!(!ai_orchestrator::reload::reload(&state, "file change").await);
+    assert!(!ai_orchestrator::config::reload::reload(&state, "file change").await);
     assert_eq!(state.snapshot().generation, 2);
     assert!(allows(&state, "date"));
     // A real change of the files still applies (files are the fallback).
     write_file_policy(dir.path(), &["echo", "uname"]);
-    assert!(ai_orchestrator::reload::reload(&state, "file change").await);
+    assert!(ai_orchestrator::config::reload::reload(&state, "file change").await);
     assert_eq!(state.snapshot().generation, 3);
     assert!(allows(&state, "uname") && !allows(&state, "date"));
     task.abort();
@@ -291,7 +291,7 @@ async fn without_permission_the_files_stay_the_source() {
     assert!(allows(&state, "echo hi") && !allows(&state, "date"));
     // Files still reload.
     write_file_policy(dir.path(), &["echo", "uname"]);
-    assert!(ai_orchestrator::reload::reload(&state, "file change").await);
+    assert!(ai_orchestrator::config::reload::reload(&state, "file change").await);
     assert!(allows(&state, "uname"));
     assert!(
         !task.is_finished(),

@@ -5,9 +5,9 @@
 #[path = "support/backends.rs"]
 mod backends;
 
-use ai_orchestrator::conversations::{self, NewMessage};
-use ai_orchestrator::db::{ApiKeyRow, AuditFilter, AuditRow, Db, UserRow};
-use ai_orchestrator::scopes::{Scope, Scopes};
+use ai_orchestrator::http::scopes::{Scope, Scopes};
+use ai_orchestrator::store::conversations::{self, NewMessage};
+use ai_orchestrator::store::db::{ApiKeyRow, AuditFilter, AuditRow, Db, UserRow};
 use backends::Backend;
 use serde_json::json;
 

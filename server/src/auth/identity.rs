@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use crate::db::{ApiKeyRow, Db, UserRow};
-use crate::scopes::Scopes;
+use crate::http::scopes::Scopes;
+use crate::store::db::{ApiKeyRow, Db, UserRow};
 
 #[derive(Clone, Copy, Debug)]
 pub struct UserState {

@@ -180,7 +180,7 @@ fn verify_until(
     if let Some(retired_at) = key.retired_at {
         let grace_ms = i64::try_from(settings.access_ttl.as_millis()).unwrap_or(i64::MAX);
         valid_until = retired_at.saturating_add(grace_ms);
-        if crate::db::now_ms() > valid_until {
+        if crate::store::db::now_ms() > valid_until {
             return Err(JwtError::RetiredKey);
         }
     }
@@ -216,7 +216,7 @@ fn verify_until(
 #[derive(Clone, Debug)]
 pub struct Verified {
     pub sub: String,
-    pub scopes: crate::scopes::Scopes,
+    pub scopes: crate::http::scopes::Scopes,
     valid_until: i64,
 }
 
@@ -241,7 +241,7 @@ impl VerifiedCache {
     ) -> Result<Verified, JwtError> {
         use sha2::{Digest, Sha256};
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = crate::db::now_ms();
+        let now = crate::store::db::now_ms();
         if let Some(hit) = self
             .entries
             .read()
@@ -253,11 +253,11 @@ impl VerifiedCache {
         }
         let (claims, valid_until) = verify_until(keys, settings, token)?;
         let verified = Verified {
-            scopes: crate::scopes::Scopes::of(
+            scopes: crate::http::scopes::Scopes::of(
                 claims
                     .scopes
                     .iter()
-                    .filter_map(|s| crate::scopes::Scope::parse(s)),
+                    .filter_map(|s| crate::http::scopes::Scope::parse(s)),
             ),
             sub: claims.sub,
             valid_until,
@@ -328,11 +328,11 @@ mod tests {
         let first = cache.verify(&keys(None), &settings(), &token).unwrap();
         let again = cache.verify(&keys(None), &settings(), &token).unwrap();
         assert_eq!((first.sub.as_str(), again.sub.as_str()), ("alice", "alice"));
-        assert!(again.scopes.has(crate::scopes::Scope::Read));
+        assert!(again.scopes.has(crate::http::scopes::Scope::Read));
         let mut tampered = token.clone();
         tampered.push('x');
         assert!(cache.verify(&keys(None), &settings(), &tampered).is_err());
-        let recently = crate::db::now_ms() - 1_000;
+        let recently = crate::store::db::now_ms() - 1_000;
         let (retired, _) = issue(&keys(Some(recently)), &settings(), "bob", vec![]).unwrap();
         let hit = cache
             .verify(&keys(Some(recently)), &settings(), &retired)
@@ -346,9 +346,9 @@ mod tests {
     #[test]
     fn retired_keys_stop_after_the_grace_period() {
         let (token, _) = issue(&keys(None), &settings(), "alice", vec![]).unwrap();
-        let recently = crate::db::now_ms() - 1_000;
+        let recently = crate::store::db::now_ms() - 1_000;
         assert!(verify(&keys(Some(recently)), &settings(), &token).is_ok());
-        let long_ago = crate::db::now_ms() - 120_000;
+        let long_ago = crate::store::db::now_ms() - 120_000;
         assert_eq!(
             verify(&keys(Some(long_ago)), &settings(), &token).unwrap_err(),
             JwtError::RetiredKey

@@ -3,7 +3,7 @@
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 1024;

@@ -7,10 +7,10 @@ use axum::http::request::Parts;
 use serde::Serialize;
 
 use crate::auth::api_keys;
-use crate::db::now_ms;
-use crate::error::ApiError;
-use crate::scopes::{Scope, Scopes};
+use crate::http::error::ApiError;
+use crate::http::scopes::{Scope, Scopes};
 use crate::state::AppState;
+use crate::store::db::now_ms;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //!
 //! The environment variables of the Python v3.0 server keep their names and
 //! meaning. Files (the policy and the secrets directory) are read by
-//! [`crate::reload`], because they change while the server runs.
+//! [`crate::config::reload`], because they change while the server runs.
 
 use std::path::PathBuf;
 use std::time::Duration;

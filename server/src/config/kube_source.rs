@@ -15,8 +15,10 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 
 use crate::config::KubernetesSource;
+use crate::config::reload::{
+    self, API_KEYS_FILE, Inputs, JWT_KEYS_FILE, Location, POLICY_FILE, lock,
+};
 use crate::metrics::ReasonLabels;
-use crate::reload::{self, API_KEYS_FILE, Inputs, JWT_KEYS_FILE, Location, POLICY_FILE, lock};
 use crate::state::AppState;
 
 /// The latest state of one watched object.

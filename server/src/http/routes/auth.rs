@@ -7,12 +7,12 @@ use axum::{Extension, Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{AuthMethod, Principal, jwt, passwords, refresh};
-use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult};
-use crate::scopes::Scopes;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::scopes::Scopes;
 use crate::state::{AppState, RequestContext};
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::db::now_ms;
 
 /// OAuth2 password form or JSON.
 #[derive(Deserialize, ToSchema)]
@@ -169,7 +169,7 @@ pub async fn login(
     };
     state.login_guard.record_success(&user.username);
     let must_change =
-        crate::routes::password::after_login(&state, &ctx, &user, body.password).await?;
+        crate::http::routes::password::after_login(&state, &ctx, &user, body.password).await?;
     let scopes = match body
         .scope
         .as_deref()
@@ -185,7 +185,7 @@ pub async fn login(
     };
     let mut pair = issue_pair(&state, &user.username, scopes, &refresh::new_family()).await?;
     if must_change {
-        pair.warning = Some(crate::routes::password::WEAK_PASSWORD_WARNING.into());
+        pair.warning = Some(crate::http::routes::password::WEAK_PASSWORD_WARNING.into());
     }
     state
         .audit
@@ -304,7 +304,7 @@ pub async fn logout(
     responses((status = 200, body = Me), (status = 401, description = "not authenticated")))]
 pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
     let must_change_password =
-        crate::routes::password::must_change(&state.db, &principal.username).await?;
+        crate::http::routes::password::must_change(&state.db, &principal.username).await?;
     Ok(Json(Me {
         username: principal.username,
         scopes: principal.scopes,

@@ -2,7 +2,7 @@
 //!
 //! SQLite: the backup is `VACUUM INTO`, a consistent snapshot taken through an
 //! ordinary read transaction, so the server keeps running. A restore needs the
-//! server stopped (see [`crate::server_lock`]), refuses a backup from a newer
+//! server stopped (see [`crate::cli::server_lock`]), refuses a backup from a newer
 //! schema, keeps the current database as `<db>.pre-restore`, and swaps the file
 //! in with a rename. PostgreSQL: `pg_dump` / `pg_restore` are the tools; backup
 //! runs `pg_dump` when it is installed, restore prints the command.
@@ -15,10 +15,10 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 
-use crate::cli_exit::{Failure, refuse};
-use crate::db::{Backend, latest_schema_version};
-use crate::import_v3::target_url;
-use crate::server_lock;
+use crate::cli::exit::{Failure, refuse};
+use crate::cli::import_v3::target_url;
+use crate::cli::server_lock;
+use crate::store::db::{Backend, latest_schema_version};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackupArgs {

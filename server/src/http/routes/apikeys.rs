@@ -8,13 +8,13 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{AuthMethod, Principal, api_keys};
-use crate::db::{ApiKeyRow, now_ms};
-use crate::error::{ApiError, ApiResult};
-use crate::routes::rfc3339;
-use crate::scopes::Scopes;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::routes::rfc3339;
+use crate::http::scopes::Scopes;
 use crate::state::{AppState, RequestContext};
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::db::{ApiKeyRow, now_ms};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row, SqlSafeStr};
 
-use crate::scopes::Scopes;
+use crate::http::scopes::Scopes;
 
 /// Current time in unix milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
@@ -42,24 +42,24 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "initial",
-        include_str!("../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
     ),
     (
         2,
         "v3 import",
-        include_str!("../migrations/sqlite/0002_v3_import.sql"),
+        include_str!("../../migrations/sqlite/0002_v3_import.sql"),
     ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "initial",
-        include_str!("../migrations/postgres/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0001_initial.sql"),
     ),
     (
         2,
         "v3 import",
-        include_str!("../migrations/postgres/0002_v3_import.sql"),
+        include_str!("../../migrations/postgres/0002_v3_import.sql"),
     ),
 ];
 

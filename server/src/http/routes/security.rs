@@ -6,9 +6,9 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::error::ApiResult;
-use crate::routes::rfc3339;
-use crate::scopes::{ROUTES, Scope};
+use crate::http::error::ApiResult;
+use crate::http::routes::rfc3339;
+use crate::http::scopes::{ROUTES, Scope};
 use crate::state::AppState;
 
 /// A database URL without its password.

@@ -5,7 +5,7 @@ use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
+use crate::http::routes;
 use crate::state::AppState;
 
 struct SecuritySchemes;
@@ -69,7 +69,7 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 /// The whole API: the security routes and the agent routes in one document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(crate::agent_api::AgentApiDoc::openapi());
+    doc.merge(crate::http::agent_api::AgentApiDoc::openapi());
     doc
 }
 

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::routes::rfc3339;
+use crate::http::routes::rfc3339;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -71,9 +71,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             hash: snapshot.policy.hash().to_string(),
             loaded_at: rfc3339(snapshot.loaded_at),
             source: match snapshot.policy_source {
-                crate::reload::PolicySource::File => "file".into(),
-                crate::reload::PolicySource::Kubernetes => "kubernetes".into(),
-                crate::reload::PolicySource::BuiltInDefault => "built-in-default".into(),
+                crate::config::reload::PolicySource::File => "file".into(),
+                crate::config::reload::PolicySource::Kubernetes => "kubernetes".into(),
+                crate::config::reload::PolicySource::BuiltInDefault => "built-in-default".into(),
             },
             last_error: status.last_error,
             last_error_at: status.last_error_at.map(rfc3339),
@@ -82,7 +82,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             last_sync_at: status.last_sync_at.map(rfc3339),
             seconds_since_sync: status
                 .last_sync_at
-                .map(|at| (crate::db::now_ms() - at).max(0) as f64 / 1000.0),
+                .map(|at| (crate::store::db::now_ms() - at).max(0) as f64 / 1000.0),
             sync_errors: status.sync_errors,
             last_sync_error: status.last_sync_error,
         },

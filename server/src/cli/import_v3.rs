@@ -14,10 +14,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 
 use crate::auth::legacy_hash;
-use crate::cli_exit::{Failure, refuse};
+use crate::cli::exit::{Failure, refuse};
 use crate::config::{ServeArgs, Settings};
-use crate::db::{ApiKeyRow, Backend, Db, now_ms};
-use crate::scopes::{Scope, Scopes};
+use crate::http::scopes::{Scope, Scopes};
+use crate::store::db::{ApiKeyRow, Backend, Db, now_ms};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImportArgs {
@@ -803,13 +803,15 @@ pub fn target_url(
 pub async fn run(args: ImportArgs) -> Result<(), Failure> {
     let url = target_url(args.database_url.clone(), args.data_dir.clone())?;
     let data = read_v3(&args.auth_db, &args.orchestrator_db).await?;
-    let _lock = match crate::server_lock::sqlite_path(&url) {
-        Some(file) => Some(crate::server_lock::try_exclusive(&file)?.ok_or_else(|| {
-            refuse(format!(
-                "a server is running on {}; stop it before importing",
-                file.display()
-            ))
-        })?),
+    let _lock = match crate::cli::server_lock::sqlite_path(&url) {
+        Some(file) => Some(
+            crate::cli::server_lock::try_exclusive(&file)?.ok_or_else(|| {
+                refuse(format!(
+                    "a server is running on {}; stop it before importing",
+                    file.display()
+                ))
+            })?,
+        ),
         None => None,
     };
     let db = Db::connect(&url).await?;

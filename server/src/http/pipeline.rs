@@ -14,13 +14,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::principal::{AuthOutcome, authenticate, authenticate_token};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::ratelimit::{Decision, UNMATCHED};
+use crate::http::scopes::{RouteAccess, access_for};
 use crate::metrics::{ReasonLabels, RequestLabels, RouteLabels};
-use crate::ratelimit::{Decision, UNMATCHED};
-use crate::scopes::{RouteAccess, access_for};
 use crate::state::{AppState, RequestContext};
+use crate::store::audit::{AuditEvent, Outcome};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

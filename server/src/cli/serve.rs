@@ -55,16 +55,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     ensure_workspace(&settings.data_dir);
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
-    let _db_lock = crate::server_lock::hold_for_server(&settings.database_url)?;
+    let _db_lock = crate::cli::server_lock::hold_for_server(&settings.database_url)?;
     let (host, port) = (settings.host.clone(), settings.port);
     let (app, state) = crate::app::build_app(settings).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let addr = listener.local_addr()?;
-    let _watcher = crate::reload::spawn_watchers(state.clone())?;
+    let _watcher = crate::config::reload::spawn_watchers(state.clone())?;
     // After the file watchers, which record the files the snapshot came from.
-    let _api_source = crate::kube_source::spawn(state.clone());
+    let _api_source = crate::config::kube_source::spawn(state.clone());
     crate::app::spawn_maintenance(state.clone());
     let shown = if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())

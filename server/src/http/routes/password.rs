@@ -9,12 +9,12 @@ use serde::Deserialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, passwords};
-use crate::db::{Db, UserRow, now_ms};
-use crate::error::{ApiError, ApiResult};
-use crate::routes::auth::Message;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::routes::auth::Message;
 use crate::state::{AppState, RequestContext};
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::db::{Db, UserRow, now_ms};
 
 pub const WEAK_PASSWORD_WARNING: &str =
     "This account uses the old default password; change it now with POST /api/auth/password";

@@ -12,12 +12,12 @@ use notify::{RecursiveMode, Watcher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::jwt::{JwtKeys, KeySource};
 use crate::config::Settings;
-use crate::db::now_ms;
-use crate::scopes::Scopes;
+use crate::http::scopes::Scopes;
 use crate::state::AppState;
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::db::now_ms;
 
 pub const JWT_KEYS_FILE: &str = "jwt-keys.json";
 pub const API_KEYS_FILE: &str = "api-keys.json";
@@ -523,7 +523,7 @@ pub fn parse_candidate(
 impl Candidate {
     pub fn into_snapshot(self, generation: u64) -> Snapshot {
         Snapshot {
-            cors: crate::cors::layer_for(&self.policy),
+            cors: crate::http::cors::layer_for(&self.policy),
             jwt_cache: Default::default(),
             policy: self.policy,
             policy_source: self.policy_source,
@@ -787,7 +787,7 @@ mod tests {
             r#"[{{"name":"ci","sha256":"{hash}","scopes":["read","execute"],"expiresAt":"2027-01-01T00:00:00Z"}}]"#
         );
         let keys = parse_declared_keys(ok.as_bytes()).unwrap();
-        assert!(keys[&hash].scopes.has(crate::scopes::Scope::Execute));
+        assert!(keys[&hash].scopes.has(crate::http::scopes::Scope::Execute));
         assert!(
             parse_declared_keys(br#"[{"name":"ci","sha256":"xyz","scopes":["read"]}]"#).is_err()
         );

@@ -109,7 +109,7 @@ impl RateLimits {
             .store(policy.rate_limits_enabled(), Ordering::Relaxed);
         let old = self.routes.load();
         let mut next = HashMap::new();
-        let routes = crate::scopes::ROUTES
+        let routes = crate::http::scopes::ROUTES
             .iter()
             .map(|r| r.path)
             .chain(std::iter::once(UNMATCHED));

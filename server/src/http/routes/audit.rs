@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
-use crate::db::{AuditFilter, AuditRow};
-use crate::error::{ApiError, ApiResult};
-use crate::scopes::Scope;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::scopes::Scope;
 use crate::state::AppState;
+use crate::store::db::{AuditFilter, AuditRow};
 
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {

@@ -23,15 +23,15 @@ use serde_json::{Value, json};
 use crate::agent::{
     self, AgentConfig, AgentError, AgentEvent, EventSink, NoEvents, ToolCallRecord, ToolRunner,
 };
-use crate::audit::{AuditEvent, Outcome};
 use crate::auth::Principal;
 use crate::config::LlmProvider;
-use crate::conversations::{self, NewMessage};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::ratelimit::Decision;
+use crate::http::scopes::Scope;
 use crate::llm::{self, ChatMessage, LlmClient, LlmError, ModelCatalog, Provider, Role, ToolDef};
-use crate::ratelimit::Decision;
-use crate::scopes::Scope;
 use crate::state::{AppState, RequestContext};
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::conversations::{self, NewMessage};
 use crate::tools::{self, ToolError, ToolOutcome, ToolScope};
 
 /// Longest chat message accepted, in characters.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{AnyPool, Row};
 
-use crate::db::now_ms;
+use crate::store::db::now_ms;
 
 /// Longest title kept; longer ones are cut on a character boundary.
 pub const MAX_TITLE_CHARS: usize = 200;

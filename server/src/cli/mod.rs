@@ -1,0 +1,10 @@
+//! The subcommands of the binary: `serve`, `healthcheck`, `policy`,
+//! `import-v3`, `backup` and `restore`, and how their failures become exit codes.
+
+pub mod backup;
+pub mod exit;
+pub mod healthcheck;
+pub mod import_v3;
+pub mod policy;
+pub mod serve;
+pub mod server_lock;
