@@ -12,10 +12,11 @@ use crate::auth::guard::LoginGuard;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::{JwtKeys, KeySource};
 use crate::auth::passwords;
-use crate::config::Settings;
 use crate::config::reload::{self, ReloadStatus};
+use crate::config::{LlmProvider, Settings};
 use crate::http::ratelimit::RateLimits;
 use crate::http::scopes::Scopes;
+use crate::llm::{LlmClient, LlmServices, ModelCatalog, Provider};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::audit::{Audit, AuditEvent, Outcome};
@@ -122,6 +123,19 @@ async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow:
     Ok(())
 }
 
+/// The model client and the model cache, from the settings.
+fn llm_services(settings: &Settings) -> anyhow::Result<LlmServices> {
+    let s = &settings.llm;
+    let provider = match s.provider {
+        LlmProvider::Ollama => Provider::Ollama,
+        LlmProvider::OpenAi => Provider::OpenAi,
+    };
+    let client = LlmClient::new(provider, &s.base_url, s.timeout)
+        .context("cannot set up the model server client")?;
+    let catalog = ModelCatalog::new(s.default_model.clone(), s.models.clone());
+    Ok(LlmServices { client, catalog })
+}
+
 /// Opens storage, bootstraps, loads the configuration; refuses to start on any error.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     if !crate::auth::jwt::is_supported(settings.jwt.algorithm) {
@@ -148,6 +162,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             .await??
             .into()
     };
+    let llm = llm_services(&settings)?;
     let snapshot = candidate.into_snapshot(1);
     let limiter = RateLimits::new(&snapshot.policy);
     let metrics = Metrics::new();
@@ -163,6 +178,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         metrics: Arc::new(metrics),
         limiter: Arc::new(limiter),
         identities: Arc::new(identities),
+        llm: Arc::new(llm),
         login_guard: Arc::new(LoginGuard::default()),
         dummy_hash,
         started_at: now_ms(),

@@ -11,6 +11,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::config::reload::{ReloadStatus, Snapshot};
 use crate::http::ratelimit::RateLimits;
+use crate::llm::LlmServices;
 use crate::metrics::Metrics;
 use crate::store::audit::Audit;
 use crate::store::db::Db;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimits>,
     pub identities: Arc<Identities>,
+    /// The model server client and the model cache.
+    pub llm: Arc<LlmServices>,
     pub login_guard: Arc<LoginGuard>,
     /// An argon2id hash of a random password, verified against for unknown
     /// users so that a wrong name costs the same time as a wrong password.

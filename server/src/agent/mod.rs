@@ -7,6 +7,7 @@
 mod events;
 #[cfg(test)]
 mod tests;
+pub mod turn;
 
 use std::future::Future;
 

@@ -1,9 +1,9 @@
 //! The HTTP layer: the router, the middleware pipeline in front of every
 //! route, the routes themselves, and the one error type they answer with.
 
-pub mod agent_api;
 pub mod cors;
 pub mod error;
+pub mod extract;
 pub mod openapi;
 pub mod pipeline;
 pub mod ratelimit;
@@ -22,7 +22,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::router())
         .merge(openapi::router())
-        .merge(agent_api::router())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(state.clone(), pipeline::context))

@@ -1,6 +1,6 @@
 //! The OpenAPI document served at `/api/openapi.json`.
 
-use axum::Json;
+use crate::http::extract::Json;
 use axum::routing::get;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -69,7 +69,7 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 /// The whole API: the security routes and the agent routes in one document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(crate::http::agent_api::AgentApiDoc::openapi());
+    doc.merge(crate::http::routes::agent_doc::AgentApiDoc::openapi());
     doc
 }
 

@@ -190,6 +190,13 @@ fn function_name(function: &Value) -> String {
         .to_string()
 }
 
+/// The model server client and the model cache, made once at start.
+#[derive(Debug)]
+pub struct LlmServices {
+    pub client: LlmClient,
+    pub catalog: ModelCatalog,
+}
+
 /// The HTTP client for a model server.
 #[derive(Clone, Debug)]
 pub struct LlmClient {

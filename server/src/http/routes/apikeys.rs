@@ -1,10 +1,12 @@
 //! `/api/auth/apikeys`: keys carry at most their creator's scopes, are shown
 //! once, and are stored as SHA-256.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::Json;
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

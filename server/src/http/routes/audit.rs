@@ -1,8 +1,10 @@
 //! `GET /api/audit` (admin): filter by user, action, outcome and time; paginated.
 
-use axum::extract::{Query, State};
+use crate::http::extract::Json;
+use crate::http::extract::Query;
+use axum::Router;
+use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,9 +1,10 @@
 //! `/api/auth/login`, `/refresh`, `/logout`, `/me`.
 
+use crate::http::extract::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Json, Router};
+use axum::{Extension, Form, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

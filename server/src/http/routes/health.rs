@@ -1,10 +1,11 @@
 //! `/health`, `/ready`, `/metrics`.
 
+use crate::http::extract::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -1,12 +1,18 @@
 //! HTTP handlers, one module per area.
 
+pub mod agent_doc;
 pub mod apikeys;
 pub mod audit;
 pub mod auth;
+pub mod chat;
+pub mod conversations;
 pub mod health;
+pub mod models;
 pub mod password;
 pub mod security;
+pub mod tools;
 pub mod users;
+pub mod ws;
 
 use axum::Router;
 
@@ -19,7 +25,7 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Every route owned by the core API (the agent routes come from `agent_api`).
+/// Every route of the API (the OpenAPI document comes from [`crate::http::openapi`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
@@ -29,4 +35,9 @@ pub fn router() -> Router<AppState> {
         .merge(apikeys::router())
         .merge(security::router())
         .merge(audit::router())
+        .merge(tools::router())
+        .merge(chat::router())
+        .merge(ws::router())
+        .merge(models::router())
+        .merge(conversations::router())
 }

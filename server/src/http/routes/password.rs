@@ -2,9 +2,10 @@
 //! upgrade of imported v3 hashes to argon2id after a successful login, and the
 //! "must change" flag for the old default password.
 
+use crate::http::extract::Json;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use sqlx::Row;
 use utoipa::ToSchema;

@@ -1,8 +1,9 @@
 //! `/api/security/config` and `/api/security/rate-limit-stats` (admin).
 
+use crate::http::extract::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;

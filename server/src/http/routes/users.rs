@@ -1,9 +1,11 @@
 //! `/api/auth/users` (admin): create, list, disable, change scopes, reset password, delete.
 
-use axum::extract::{Path, State};
+use crate::http::extract::Json;
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
