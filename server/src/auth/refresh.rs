@@ -1,9 +1,13 @@
 //! Refresh tokens: opaque random strings, stored hashed, single use, grouped
-//! in families so that reuse of a spent token revokes every descendant.
+//! in families. Redeeming one rotates it; presenting a spent one again is
+//! taken as theft and revokes the whole family ([`redeem`]).
 
 use base64::Engine;
 
 use crate::auth::api_keys::hash_key;
+use crate::auth::identity::Identities;
+use crate::http::scopes::Scopes;
+use crate::store::db::Db;
 
 pub const PREFIX: &str = "rt_";
 
@@ -23,4 +27,63 @@ pub fn new_family() -> String {
     let mut bytes = [0u8; 16];
     rand::fill(&mut bytes);
     hex::encode(bytes)
+}
+
+/// What presenting a refresh token leads to.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// The token was valid and is now spent: issue a new pair in `family_id`.
+    Rotated {
+        username: String,
+        scopes: Scopes,
+        family_id: String,
+    },
+    /// A spent token came back: the family (`revoked` tokens) is revoked.
+    Reused {
+        username: String,
+        family_id: String,
+        revoked: u64,
+    },
+    /// Refused for `reason`; `actor` is the owner when the token is known, else `-`.
+    Refused { actor: String, reason: &'static str },
+}
+
+/// Decides on `token` at `now_ms`, spending it when valid. A token spent
+/// concurrently between the read and the write counts as reuse too.
+pub async fn redeem(
+    db: &Db,
+    identities: &Identities,
+    token: &str,
+    now_ms: i64,
+) -> Result<RefreshOutcome, sqlx::Error> {
+    let refused = |actor: String, reason| Ok(RefreshOutcome::Refused { actor, reason });
+    let Some(row) = db.get_refresh(&hash_key(token.trim())).await? else {
+        return refused("-".into(), "unknown refresh token");
+    };
+    if row.used {
+        let revoked = db.revoke_refresh_family(&row.family_id).await?;
+        return Ok(RefreshOutcome::Reused {
+            username: row.username,
+            family_id: row.family_id,
+            revoked,
+        });
+    }
+    if row.revoked {
+        return refused(row.username, "revoked refresh token");
+    }
+    if row.expires_at <= now_ms {
+        return refused(row.username, "expired refresh token");
+    }
+    let Some(user) = identities.user(&row.username).filter(|u| !u.disabled) else {
+        return refused(row.username, "user disabled or deleted");
+    };
+    if !db.consume_refresh(&row.token_hash).await? {
+        db.revoke_refresh_family(&row.family_id).await?;
+        return refused(row.username, "refresh token used concurrently");
+    }
+    Ok(RefreshOutcome::Rotated {
+        username: row.username,
+        scopes: user.scopes,
+        family_id: row.family_id,
+    })
 }

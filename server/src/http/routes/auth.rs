@@ -8,7 +8,8 @@ use axum::{Extension, Form, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthMethod, Principal, jwt, passwords, refresh};
+use crate::auth::refresh::{self, RefreshOutcome};
+use crate::auth::{AuthMethod, Principal, jwt, passwords};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::scopes::Scopes;
 use crate::state::{AppState, RequestContext};
@@ -206,66 +207,48 @@ pub async fn refresh_tokens(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let hash = crate::auth::api_keys::hash_key(body.refresh_token.trim());
-    let fail = |actor: String, reason: &'static str| {
-        let state = state.clone();
-        let ctx = ctx.clone();
-        async move {
+    let refused = || ApiError::Unauthorized("Invalid refresh token".into());
+    let outcome =
+        refresh::redeem(&state.db, &state.identities, &body.refresh_token, now_ms()).await?;
+    let (event, error) = match outcome {
+        RefreshOutcome::Rotated {
+            username,
+            scopes,
+            family_id,
+        } => {
+            let pair = issue_pair(&state, &username, scopes, &family_id).await?;
             state
                 .audit
                 .record(
-                    AuditEvent::new("auth.refresh", Outcome::Failure)
+                    AuditEvent::new("auth.refresh", Outcome::Success)
                         .context(&ctx)
-                        .actor(actor)
-                        .reason(reason),
+                        .actor(&username),
                 )
                 .await;
-            ApiError::Unauthorized("Invalid refresh token".into())
+            return Ok(Json(pair));
         }
+        RefreshOutcome::Reused {
+            username,
+            family_id,
+            revoked,
+        } => (
+            AuditEvent::new("auth.refresh_reuse", Outcome::Denied)
+                .actor(username)
+                .target(format!("family {family_id}"))
+                .reason(format!(
+                    "a used refresh token was presented again; {revoked} tokens revoked"
+                )),
+            refused(),
+        ),
+        RefreshOutcome::Refused { actor, reason } => (
+            AuditEvent::new("auth.refresh", Outcome::Failure)
+                .actor(actor)
+                .reason(reason),
+            refused(),
+        ),
     };
-    let Some(row) = state.db.get_refresh(&hash).await? else {
-        return Err(fail("-".into(), "unknown refresh token").await);
-    };
-    if row.used {
-        let revoked = state.db.revoke_refresh_family(&row.family_id).await?;
-        state
-            .audit
-            .record(
-                AuditEvent::new("auth.refresh_reuse", Outcome::Denied)
-                    .context(&ctx)
-                    .actor(&row.username)
-                    .target(format!("family {}", row.family_id))
-                    .reason(format!(
-                        "a used refresh token was presented again; {revoked} tokens revoked"
-                    )),
-            )
-            .await;
-        return Err(ApiError::Unauthorized("Invalid refresh token".into()));
-    }
-    if row.revoked {
-        return Err(fail(row.username, "revoked refresh token").await);
-    }
-    if row.expires_at <= now_ms() {
-        return Err(fail(row.username, "expired refresh token").await);
-    }
-    let Some(user) = state.identities.user(&row.username).filter(|u| !u.disabled) else {
-        return Err(fail(row.username, "user disabled or deleted").await);
-    };
-    if !state.db.consume_refresh(&row.token_hash).await? {
-        // Used concurrently by someone else between our read and write: a reuse.
-        state.db.revoke_refresh_family(&row.family_id).await?;
-        return Err(fail(row.username, "refresh token used concurrently").await);
-    }
-    let pair = issue_pair(&state, &row.username, user.scopes, &row.family_id).await?;
-    state
-        .audit
-        .record(
-            AuditEvent::new("auth.refresh", Outcome::Success)
-                .context(&ctx)
-                .actor(&row.username),
-        )
-        .await;
-    Ok(Json(pair))
+    state.audit.record(event.context(&ctx)).await;
+    Err(error)
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest,
