@@ -1,93 +1,40 @@
-//! File-name globs for `search_files`: `*` (any run), `?` (one character) and
-//! `[abc]` / `[a-z]` / `[!abc]` sets, matched against a single name.
+//! File-name globs for `search_files`: `*` (any run), `?` (one character),
+//! `[abc]` / `[a-z]` / `[!abc]` sets and `{a,b}` alternatives, matched
+//! against a single name. A `[` that opens no set is literal, as is `\`.
 
-/// Whether `name` matches `pattern` as a whole.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // Iterative matcher with one backtrack point for the last `*`.
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    star = Some((pi, ni));
-                    pi += 1;
-                    continue;
-                }
-                '?' => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                '[' => {
-                    if let Some((hit, next)) = class(&p, pi, n[ni]) {
-                        if hit {
-                            pi = next;
-                            ni += 1;
-                            continue;
-                        }
-                    } else if n[ni] == '[' {
-                        pi += 1;
-                        ni += 1;
-                        continue;
-                    }
-                }
-                c if c == n[ni] => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((sp, sn)) => {
-                pi = sp + 1;
-                ni = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            None => return false,
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+use globset::{GlobBuilder, GlobMatcher};
 
-/// Matches `c` against the class starting at `p[start] == '['`; returns
-/// whether it matched and the index after the class, or None when the class
-/// is not closed (then `[` is literal).
-fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
-    let mut i = start + 1;
-    let negated = matches!(p.get(i), Some('!') | Some('^'));
-    if negated {
-        i += 1;
+/// A compiled name pattern.
+#[derive(Clone, Debug)]
+pub struct NameGlob(Option<GlobMatcher>);
+
+impl NameGlob {
+    /// Compiles `pattern`; one that still does not parse matches nothing.
+    pub fn new(pattern: &str) -> Self {
+        let build = |pattern: &str| {
+            GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .backslash_escape(false)
+                .allow_unclosed_class(true)
+                .build()
+                .map(|g| g.compile_matcher())
+        };
+        NameGlob(build(pattern).ok())
     }
-    let mut hit = false;
-    let mut first = true;
-    while i < p.len() {
-        if p[i] == ']' && !first {
-            return Some((hit != negated, i + 1));
-        }
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            if p[i] <= c && c <= p[i + 2] {
-                hit = true;
-            }
-            i += 3;
-        } else {
-            if p[i] == c {
-                hit = true;
-            }
-            i += 1;
-        }
-        first = false;
+
+    /// Whether `name` matches the pattern as a whole.
+    pub fn is_match(&self, name: &str) -> bool {
+        self.0.as_ref().is_some_and(|m| m.is_match(name))
     }
-    None
 }
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::NameGlob;
+
+    fn matches(pattern: &str, name: &str) -> bool {
+        NameGlob::new(pattern).is_match(name)
+    }
 
     #[test]
     fn wildcards_sets_and_literals() {
@@ -103,5 +50,11 @@ mod tests {
         assert!(matches("[x", "[x"));
         assert!(matches("", ""));
         assert!(!matches("", "a"));
+    }
+
+    #[test]
+    fn alternatives_pick_one_of_several_names() {
+        assert!(matches("*.{rs,toml}", "Cargo.toml"));
+        assert!(!matches("*.{rs,toml}", "README.md"));
     }
 }

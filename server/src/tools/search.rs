@@ -42,6 +42,7 @@ pub fn search_files(policy: &Policy, args: SearchArgs) -> ToolOutcome {
         .as_deref()
         .filter(|p| !p.is_empty())
         .unwrap_or("*");
+    let glob = glob::NameGlob::new(pattern);
     let text = args.text.as_deref().filter(|t| !t.is_empty());
     let limit = args
         .max_results
@@ -81,7 +82,7 @@ pub fn search_files(policy: &Policy, args: SearchArgs) -> ToolOutcome {
                 stack.push(path);
                 continue;
             }
-            if !kind.is_file() || !glob::matches(pattern, &entry.file_name().to_string_lossy()) {
+            if !kind.is_file() || !glob.is_match(&entry.file_name().to_string_lossy()) {
                 continue;
             }
             match text {
