@@ -11,7 +11,7 @@ mod fake_kube;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ai_orchestrator::config::reload::{Inputs, Location};
+use ai_orchestrator::config::{Inputs, Location};
 use ai_orchestrator::config::{KubernetesSource, ServeArgs, Settings};
 use ai_orchestrator::state::AppState;
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -12,8 +12,10 @@ use crate::auth::guard::LoginGuard;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::{JwtKeys, KeySource};
 use crate::auth::passwords;
-use crate::config::reload::{self, ReloadStatus};
+use crate::config::files::{ADMIN_PASSWORD_FILE, JWT_KEYS_FILE};
+use crate::config::reload::ReloadStatus;
 use crate::config::{LlmProvider, Settings};
+use crate::config::{PolicySource, generated_jwt_secret, load_candidate};
 use crate::http::ratelimit::RateLimits;
 use crate::http::scopes::Scopes;
 use crate::llm::{LlmClient, LlmServices, ModelCatalog, Provider};
@@ -32,10 +34,10 @@ fn fallback_jwt(settings: &Settings) -> anyhow::Result<Option<JwtKeys>> {
             KeySource::Environment,
         )));
     }
-    if settings.secrets_dir.join(reload::JWT_KEYS_FILE).exists() {
+    if settings.secrets_dir.join(JWT_KEYS_FILE).exists() {
         return Ok(None);
     }
-    let secret = reload::generated_jwt_secret(&settings.data_dir)?;
+    let secret = generated_jwt_secret(&settings.data_dir)?;
     Ok(Some(JwtKeys::new(
         "local".into(),
         vec![("local".into(), secret, None)],
@@ -53,7 +55,7 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
     if let Some(p) = &settings.admin_password {
         return Ok(AdminPassword::Configured(p.expose().to_string()));
     }
-    let path = settings.secrets_dir.join(reload::ADMIN_PASSWORD_FILE);
+    let path = settings.secrets_dir.join(ADMIN_PASSWORD_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let p = text.trim_end_matches(['\r', '\n']).to_string();
@@ -142,9 +144,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         anyhow::bail!("unsupported JWT algorithm");
     }
     let fallback = fallback_jwt(&settings)?.map(Arc::new);
-    let candidate =
-        reload::load_candidate(&settings, fallback.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    if candidate.policy_source == reload::PolicySource::BuiltInDefault {
+    let candidate = load_candidate(&settings, fallback.as_deref())?;
+    if candidate.policy_source == PolicySource::BuiltInDefault {
         tracing::warn!(
             path = %settings.policy_path().display(),
             "no policy file: running with the built-in default policy"

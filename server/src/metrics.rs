@@ -39,6 +39,8 @@ pub struct Metrics {
     pub auth_failures: Family<ReasonLabels, Counter>,
     pub policy_reloads: Counter,
     pub policy_reload_failures: Counter,
+    /// The refusals by [`crate::config::ReloadError::reason`].
+    pub policy_reload_refusals: Family<ReasonLabels, Counter>,
     pub policy_generation: Gauge,
     /// Failed reads of the Kubernetes API source, by reason.
     pub policy_sync_errors: Family<ReasonLabels, Counter>,
@@ -60,6 +62,7 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let policy_reloads = Counter::default();
         let policy_reload_failures = Counter::default();
+        let policy_reload_refusals = Family::<ReasonLabels, Counter>::default();
         let policy_generation = Gauge::default();
         let policy_sync_errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
@@ -93,6 +96,11 @@ impl Metrics {
             policy_reload_failures.clone(),
         );
         registry.register(
+            "policy_reload_refusals",
+            "Configuration reloads refused as invalid, by reason",
+            policy_reload_refusals.clone(),
+        );
+        registry.register(
             "policy_generation",
             "Generation of the configuration in force",
             policy_generation.clone(),
@@ -110,6 +118,7 @@ impl Metrics {
             auth_failures,
             policy_reloads,
             policy_reload_failures,
+            policy_reload_refusals,
             policy_generation,
             policy_sync_errors,
         }

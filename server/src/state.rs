@@ -9,7 +9,7 @@ use crate::auth::guard::LoginGuard;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
-use crate::config::reload::{ReloadStatus, Snapshot};
+use crate::config::{Snapshot, reload::ReloadStatus};
 use crate::http::ratelimit::RateLimits;
 use crate::llm::LlmServices;
 use crate::metrics::Metrics;

@@ -9,7 +9,7 @@ mod fake_kube;
 use std::path::Path;
 use std::time::Duration;
 
-use ai_orchestrator::config::reload::PolicySource;
+use ai_orchestrator::config::PolicySource;
 use ai_orchestrator::config::{KubernetesSource, ServeArgs, Settings};
 use ai_orchestrator::state::AppState;
 use fake_kube::{FakeKube, Kind};
@@ -103,7 +103,7 @@ fn write_file_policy(dir: &Path, programs: &[&str]) {
 }
 
 fn start(state: &AppState, fake: &FakeKube) -> tokio::task::JoinHandle<()> {
-    let _watcher = ai_orchestrator::config::reload::spawn_watchers(state.clone());
+    let _watcher = ai_orchestrator::config::watch::spawn_watchers(state.clone());
     let (state, client) = (state.clone(), fake.mock_client());
     tokio::spawn(ai_orchestrator::config::kube_source::follow(
         state,

@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let addr = listener.local_addr()?;
-    let _watcher = crate::config::reload::spawn_watchers(state.clone())?;
+    let _watcher = crate::config::watch::spawn_watchers(state.clone())?;
     // After the file watchers, which record the files the snapshot came from.
     let _api_source = crate::config::kube_source::spawn(state.clone());
     crate::app::spawn_maintenance(state.clone());

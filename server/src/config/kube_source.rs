@@ -15,9 +15,9 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 
 use crate::config::KubernetesSource;
-use crate::config::reload::{
-    self, API_KEYS_FILE, Inputs, JWT_KEYS_FILE, Location, POLICY_FILE, lock,
-};
+use crate::config::files::{API_KEYS_FILE, JWT_KEYS_FILE, POLICY_FILE};
+use crate::config::reload::{self, lock};
+use crate::config::{Inputs, Location};
 use crate::metrics::ReasonLabels;
 use crate::state::AppState;
 
@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(inputs.policy.as_deref(), Some(&b"version: 1\n"[..]));
         assert_eq!(inputs.api_keys.as_deref(), Some(&b"[]"[..]));
         assert_eq!(inputs.jwt_keys, None);
-        assert_eq!(inputs.source(), reload::InputSource::Kubernetes);
+        assert_eq!(inputs.source(), crate::config::InputSource::Kubernetes);
     }
 
     #[test]

@@ -2,8 +2,19 @@
 //! hot-reloaded snapshot of policy and secrets ([`reload`]), fed by file
 //! watchers and, on Kubernetes, by the API ([`kube_source`]).
 
+mod error;
+pub mod files;
+mod generated_key;
+mod inputs;
 pub mod kube_source;
+mod overrides;
 pub mod reload;
 mod settings;
+mod snapshot;
+pub mod watch;
 
+pub use error::ReloadError;
+pub use generated_key::generated_jwt_secret;
+pub use inputs::{InputSource, Inputs, Location};
 pub use settings::*;
+pub use snapshot::{Candidate, PolicySource, Snapshot, load_candidate, parse_candidate};

@@ -72,9 +72,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             hash: snapshot.policy.hash().to_string(),
             loaded_at: rfc3339(snapshot.loaded_at),
             source: match snapshot.policy_source {
-                crate::config::reload::PolicySource::File => "file".into(),
-                crate::config::reload::PolicySource::Kubernetes => "kubernetes".into(),
-                crate::config::reload::PolicySource::BuiltInDefault => "built-in-default".into(),
+                crate::config::PolicySource::File => "file".into(),
+                crate::config::PolicySource::Kubernetes => "kubernetes".into(),
+                crate::config::PolicySource::BuiltInDefault => "built-in-default".into(),
             },
             last_error: status.last_error,
             last_error_at: status.last_error_at.map(rfc3339),
