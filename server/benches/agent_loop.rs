@@ -6,18 +6,14 @@
 //!
 //! Run: `cargo bench -p ai-orchestrator --bench agent_loop`
 
-#[path = "../tests/support/agent_server.rs"]
-mod agent_server;
-#[path = "../tests/support/llm_stub.rs"]
-mod llm_stub;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use agent_server::AgentServer;
-use llm_stub::{LlmStub, Turn};
 use serde_json::json;
+use support::agent_server::AgentServer;
+use support::llm_stub::{LlmStub, Turn};
 
 const ITERATIONS: u32 = 10;
 const CHATS: usize = 40;

@@ -5,7 +5,7 @@
 //! time is counted. Target: under 100 ms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/fake_kube/mod.rs"]
+#[path = "../tests/e2e/fake_kube/mod.rs"]
 mod fake_kube;
 
 use std::path::Path;

@@ -4,8 +4,7 @@
 //! and a server without permission keeps its files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fake_kube;
-
+use crate::fake_kube;
 use std::path::Path;
 use std::time::Duration;
 

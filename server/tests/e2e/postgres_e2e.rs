@@ -4,12 +4,7 @@
 //! (The same flows on SQLite are in `auth.rs` and `import_v3.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/backends.rs"]
-mod backends;
-mod support;
-#[path = "support/v3.rs"]
-mod v3;
-
+use crate::support::{self, backends, v3};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -1,11 +1,6 @@
 //! `POST /api/chat` end to end: the real server, a scripted model, real tools.
 
-#[path = "support/agent_server.rs"]
-mod agent_server;
-#[path = "support/llm_stub.rs"]
-mod llm_stub;
-mod support;
-
+use crate::support::{agent_server, llm_stub};
 use std::time::Duration;
 
 use agent_server::{AgentServer, last_tool_message};

@@ -1,12 +1,7 @@
 //! `/ws/chat` end to end: events in order, the same refusals, tokens in the
 //! query, and a client that leaves stopping the loop.
 
-#[path = "support/agent_server.rs"]
-mod agent_server;
-#[path = "support/llm_stub.rs"]
-mod llm_stub;
-mod support;
-
+use crate::support::{agent_server, llm_stub};
 use std::time::Duration;
 
 use agent_server::AgentServer;

@@ -4,8 +4,7 @@
 //! the kubelet catches up with the files, nothing flaps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fake_kube;
-
+use crate::fake_kube;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! keys, JWT attacks, brute force, scopes on every route, restart, and logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
 use base64::Engine;

@@ -1,8 +1,7 @@
 //! Rate limits, client IPs behind proxies, CORS, and hot reload end to end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;

@@ -2,14 +2,7 @@
 //! `AI_TEST_DATABASE_URL` is set): a turn with a tool call is stored whole,
 //! listed, renamed and deleted with its messages.
 
-#[path = "support/agent_server.rs"]
-mod agent_server;
-#[path = "support/backends.rs"]
-mod backends;
-#[path = "support/llm_stub.rs"]
-mod llm_stub;
-mod support;
-
+use crate::support::{agent_server, backends, llm_stub};
 use agent_server::AgentServer;
 use llm_stub::{LlmStub, Turn};
 use reqwest::Method;

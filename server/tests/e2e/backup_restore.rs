@@ -2,10 +2,7 @@
 //! backup → more writes → restore → exactly the backed-up state.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/backends.rs"]
-mod backends;
-mod support;
-
+use crate::support::{self, backends};
 use std::path::Path;
 use std::process::Output;
 

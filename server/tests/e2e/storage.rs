@@ -2,9 +2,7 @@
 //! runs on each, its observable results are checked and compared line by line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/backends.rs"]
-mod backends;
-
+use crate::support::backends;
 use ai_orchestrator::http::scopes::{Scope, Scopes};
 use ai_orchestrator::store::conversations::{self, NewMessage};
 use ai_orchestrator::store::db::{ApiKeyRow, AuditFilter, AuditRow, Db, UserRow};

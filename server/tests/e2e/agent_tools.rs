@@ -2,12 +2,7 @@
 //! argument errors, API keys, and the command sandbox (timeouts kill the
 //! process group, output is capped).
 
-#[path = "support/agent_server.rs"]
-mod agent_server;
-#[path = "support/llm_stub.rs"]
-mod llm_stub;
-mod support;
-
+use crate::support::{agent_server, llm_stub};
 use std::time::Duration;
 
 use agent_server::{AgentServer, policy_yaml};

@@ -1,8 +1,7 @@
 //! The server creates the agent's workspace folder in its data dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support;
 use support::TestServer;
 
 #[tokio::test]

@@ -2,12 +2,7 @@
 //! logging in imported users and keys, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/backends.rs"]
-mod backends;
-mod support;
-#[path = "support/v3.rs"]
-mod v3;
-
+use crate::support::{self, backends, v3};
 use std::path::Path;
 use std::process::Output;
 

@@ -1,11 +1,6 @@
 //! Conversations end to end: each user sees only their own, admin sees all.
 
-#[path = "support/agent_server.rs"]
-mod agent_server;
-#[path = "support/llm_stub.rs"]
-mod llm_stub;
-mod support;
-
+use crate::support::{agent_server, llm_stub};
 use agent_server::AgentServer;
 use llm_stub::{LlmStub, Turn};
 use reqwest::Method;

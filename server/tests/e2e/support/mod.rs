@@ -2,6 +2,11 @@
 //! directories, and speaking HTTP to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod agent_server;
+pub mod backends;
+pub mod llm_stub;
+pub mod v3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -1,0 +1,23 @@
+//! The server's integration tests in one binary (one link instead of one
+//! per file): end-to-end tests against the real binary on 127.0.0.1, and
+//! in-process route checks ([`routes`]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fake_kube;
+mod support;
+
+mod agent_chat;
+mod agent_conversations;
+mod agent_storage;
+mod agent_tools;
+mod agent_ws;
+mod auth;
+mod backup_restore;
+mod import_v3;
+mod kube_source;
+mod limits;
+mod policy_cli;
+mod policy_sync_e2e;
+mod postgres_e2e;
+mod storage;
+mod workspace;
