@@ -32,7 +32,13 @@ fn forge(alg: Algorithm, kid: &str, secret: &[u8], claims: &Value) -> String {
 }
 
 async fn status_with(server: &TestServer, path: &str, token: &str) -> u16 {
-    server.get(path, token).await.status().as_u16()
+    server
+        .get(path)
+        .bearer(token)
+        .send()
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -40,15 +46,13 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
     let server = TestServer::start().await;
     // Form (OAuth2 password flow).
     let response = server
-        .client
-        .post(server.url("/api/auth/login"))
+        .post("/api/auth/login")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "grant_type=password&username=admin&password={ADMIN_PASSWORD}"
         ))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
@@ -64,12 +68,10 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
     let tokens = server.login("admin", ADMIN_PASSWORD).await;
     for (user, pass) in [("admin", "wrong-password"), ("nobody", "whatever-pass")] {
         let r = server
-            .client
-            .post(server.url("/api/auth/login"))
+            .post("/api/auth/login")
             .json(&json!({"username": user, "password": pass}))
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
         assert_eq!(
@@ -77,13 +79,7 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
             "Incorrect username or password"
         );
     }
-    let r = server
-        .client
-        .post(server.url("/api/auth/login"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = server.post("/api/auth/login").body("x").send().await;
     assert_eq!(r.status(), 400);
 
     // Rotation: each refresh gives a new pair; the old refresh token is spent.
@@ -91,12 +87,10 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
         let server = &server;
         async move {
             server
-                .client
-                .post(server.url("/api/auth/refresh"))
+                .post("/api/auth/refresh")
                 .json(&json!({"refresh_token": token}))
                 .send()
                 .await
-                .unwrap()
         }
     };
     let r = refresh(tokens.refresh.clone()).await;
@@ -126,12 +120,10 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
     // Logout revokes the refresh token.
     let tokens = server.login("admin", ADMIN_PASSWORD).await;
     let r = server
-        .client
-        .post(server.url("/api/auth/logout"))
+        .post("/api/auth/logout")
         .json(&json!({"refresh_token": tokens.refresh}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(refresh(tokens.refresh.clone()).await.status(), 401);
     assert_eq!(
@@ -158,7 +150,7 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
         .create_user(&admin, "bob", "bob-password-1", &["read"])
         .await;
     assert_eq!(status_with(&server, "/api/auth/me", &bob).await, 200);
-    let r = server.get("/api/auth/users", &bob).await;
+    let r = server.get("/api/auth/users").bearer(&bob).send().await;
     assert_eq!(r.status(), 403);
     assert_eq!(
         r.json::<Value>().await.unwrap()["detail"],
@@ -176,13 +168,11 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
         ),
     ] {
         let r = server
-            .client
-            .post(server.url("/api/auth/users"))
-            .bearer_auth(&admin)
+            .post("/api/auth/users")
+            .bearer(&admin)
             .json(&body)
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(r.status().as_u16(), status, "{body}");
         assert!(
             r.json::<Value>().await.unwrap()["detail"].is_string(),
@@ -204,25 +194,21 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
         let admin = admin.clone();
         async move {
             server
-                .client
-                .patch(server.url("/api/auth/users/bob"))
-                .bearer_auth(admin)
+                .patch("/api/auth/users/bob")
+                .bearer(admin)
                 .json(&body)
                 .send()
                 .await
-                .unwrap()
         }
     };
     assert_eq!(patch(json!({"disabled": true})).await.status(), 200);
     assert_eq!(status_with(&server, "/api/auth/me", &bob).await, 401);
     assert_eq!(with_key(bob_key.clone()).await, 401);
     let r = server
-        .client
-        .post(server.url("/api/auth/login"))
+        .post("/api/auth/login")
         .json(&json!({"username": "bob", "password": "bob-password-1"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 401);
 
     // Re-enable and raise scopes: the same token now carries only what it was issued with.
@@ -252,31 +238,25 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
 
     // Admin cannot lock itself out; unknown user 404.
     let r = server
-        .client
-        .patch(server.url("/api/auth/users/admin"))
-        .bearer_auth(&admin)
+        .patch("/api/auth/users/admin")
+        .bearer(&admin)
         .json(&json!({"disabled": true}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 400);
     let r = server
-        .client
-        .delete(server.url("/api/auth/users/nobody"))
-        .bearer_auth(&admin)
+        .delete("/api/auth/users/nobody")
+        .bearer(&admin)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 404);
 
     // Delete: token and key stop.
     let r = server
-        .client
-        .delete(server.url("/api/auth/users/bob"))
-        .bearer_auth(&admin)
+        .delete("/api/auth/users/bob")
+        .bearer(&admin)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(status_with(&server, "/api/auth/me", &bob_rw).await, 401);
     assert_eq!(with_key(bob_key).await, 401);
@@ -298,13 +278,11 @@ async fn api_keys_create_use_ceiling_expire_revoke() {
         let server = &server;
         async move {
             server
-                .client
-                .post(server.url("/api/auth/apikeys"))
-                .bearer_auth(token)
+                .post("/api/auth/apikeys")
+                .bearer(token)
                 .json(&body)
                 .send()
                 .await
-                .unwrap()
         }
     };
     // Scope ceiling.
@@ -348,13 +326,11 @@ async fn api_keys_create_use_ceiling_expire_revoke() {
 
     // A key cannot mint keys; a read key is refused admin routes.
     let r = server
-        .client
-        .post(server.url("/api/auth/apikeys"))
-        .header("X-API-Key", &key)
+        .post("/api/auth/apikeys")
+        .api_key(&key)
         .json(&json!({"name": "child"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(status_with(&server, "/api/audit", &key).await, 403);
 
@@ -382,24 +358,20 @@ async fn api_keys_create_use_ceiling_expire_revoke() {
 
     // Another user cannot revoke it; the owner can, and it stops at once.
     let r = server
-        .client
-        .delete(server.url(&format!("/api/auth/apikeys/{id}")))
-        .bearer_auth(
+        .delete(&format!("/api/auth/apikeys/{id}"))
+        .bearer(
             server
                 .create_user(&admin, "other", "other-password", &["read"])
                 .await,
         )
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 404);
     let r = server
-        .client
-        .delete(server.url(&format!("/api/auth/apikeys/{id}")))
-        .bearer_auth(&reader)
+        .delete(&format!("/api/auth/apikeys/{id}"))
+        .bearer(&reader)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(status_with(&server, "/api/auth/me", &key).await, 401);
     let all = server.get_json("/api/auth/apikeys?all=true", &admin).await;
@@ -521,7 +493,7 @@ async fn jwt_attacks_are_refused() {
     ));
 
     for (name, token) in attacks {
-        let r = server.get("/api/auth/me", &token).await;
+        let r = server.get("/api/auth/me").bearer(&token).send().await;
         assert_eq!(r.status(), 401, "{name} must be refused");
         assert_eq!(r.headers()["www-authenticate"], "Bearer", "{name}");
     }
@@ -581,13 +553,11 @@ async fn brute_force_locks_a_username_and_an_ip() {
         let server = &server;
         async move {
             server
-                .client
-                .post(server.url("/api/auth/login"))
+                .post("/api/auth/login")
                 .header("X-Forwarded-For", ip)
                 .json(&json!({"username": user, "password": pass}))
                 .send()
                 .await
-                .unwrap()
         }
     };
     // Username lockout across IPs: five failures, then even the right password is refused.
@@ -804,12 +774,7 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
     assert_eq!(health["policy"]["generation"], 1);
     assert_eq!(health["policy"]["source"], "file");
     assert_eq!(health["policy"]["hash"].as_str().unwrap().len(), 64);
-    let ready = server
-        .client
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = server.get("/ready").send().await;
     assert_eq!(ready.status(), 200);
 
     // Exercise every secret: passwords, tokens, keys.
@@ -821,28 +786,23 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
     let key = server.create_api_key(&dave, json!({"name": "grep"})).await;
     server.me_with_key(&key).await;
     let r = server
-        .client
-        .post(server.url("/api/auth/login"))
+        .post("/api/auth/login")
         .json(&json!({"username": "dave", "password": "wrong-Secret-Pw-99"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 401);
     let refreshed: Value = server
-        .client
-        .post(server.url("/api/auth/refresh"))
+        .post("/api/auth/refresh")
         .json(&json!({"refresh_token": tokens.refresh}))
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     server
-        .get(
-            "/api/auth/me",
-            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged-signature",
-        )
+        .get("/api/auth/me")
+        .bearer("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged-signature")
+        .send()
         .await;
 
     let metrics = server.metrics().await;
@@ -858,11 +818,9 @@ async fn health_ready_metrics_openapi_and_a_log_grep_for_secrets() {
     assert!(metrics.contains("route=\"/api/auth/me\""));
 
     let openapi: Value = server
-        .client
-        .get(server.url("/api/openapi.json"))
+        .get("/api/openapi.json")
         .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

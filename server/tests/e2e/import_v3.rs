@@ -45,12 +45,10 @@ async fn stored_hash(url: &str, username: &str) -> String {
 
 async fn login(server: &support::TestServer, username: &str, password: &str) -> (u16, Value) {
     let response = server
-        .client
-        .post(server.url("/api/auth/login"))
+        .post("/api/auth/login")
         .json(&json!({"username": username, "password": password}))
         .send()
-        .await
-        .unwrap();
+        .await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
@@ -61,13 +59,7 @@ async fn alice_conversations(server: &support::TestServer) -> Value {
 }
 
 async fn with_key(server: &support::TestServer, path: &str, key: &str) -> (u16, Value) {
-    let response = server
-        .client
-        .get(server.url(path))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .unwrap();
+    let response = server.get(path).api_key(key).send().await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -102,13 +102,11 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
     a.create_user(&admin_a, "carla", "carla-passphrase-1", &["read", "write"])
         .await;
     let response = b
-        .client
-        .post(b.url("/api/auth/login"))
+        .post("/api/auth/login")
         .header("content-type", "application/x-www-form-urlencoded")
         .body("username=carla&password=carla-passphrase-1")
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let tokens = b.login("carla", "carla-passphrase-1").await;
 
@@ -170,12 +168,10 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
     assert_eq!(key_status(&a, &key).await, 200);
     eventually_key_status(&b, &key, 200).await;
     let response = b
-        .client
-        .delete(b.url(&format!("/api/auth/apikeys/{key_id}")))
-        .bearer_auth(&admin_b)
+        .delete(&format!("/api/auth/apikeys/{key_id}"))
+        .bearer(&admin_b)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(key_status(&b, &key).await, 401);
     eventually_key_status(&a, &key, 401).await;
@@ -185,13 +181,11 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
 
     // Disabling on B stops logins on A at once (the login reads the shared row).
     let response = b
-        .client
-        .patch(b.url("/api/auth/users/carla"))
-        .bearer_auth(&admin_b)
+        .patch("/api/auth/users/carla")
+        .bearer(&admin_b)
         .json(&json!({"disabled": true}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let (status, _) = post_json(
         &a,
@@ -205,26 +199,18 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
     // Conversations: renamed on A, seen on B, deleted on B, gone on A.
     let path = format!("/api/conversations/{}", v3::CONVERSATION_A);
     let response = a
-        .client
-        .put(a.url(&path))
-        .bearer_auth(&admin_a)
+        .put(&path)
+        .bearer(&admin_a)
         .json(&json!({"title": "Renamed on A"}))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let seen = b.get_json(&path, &admin_b).await;
     assert_eq!(seen["title"], json!("Renamed on A"));
     assert_eq!(seen["messages"].as_array().unwrap().len(), 4);
-    let response = b
-        .client
-        .delete(b.url(&path))
-        .bearer_auth(&admin_b)
-        .send()
-        .await
-        .unwrap();
+    let response = b.delete(&path).bearer(&admin_b).send().await;
     assert!(response.status().is_success());
-    assert_eq!(a.get(&path, &admin_a).await.status(), 404);
+    assert_eq!(a.get(&path).bearer(&admin_a).send().await.status(), 404);
 
     // One audit trail: the reuse detected on B and the key revoked on B are visible from A.
     let reuse = a.audit(&admin_a, "action=auth.refresh_reuse").await;

@@ -5,6 +5,7 @@
 pub mod agent_server;
 pub mod backends;
 pub mod llm_stub;
+pub mod request;
 pub mod v3;
 
 use std::path::{Path, PathBuf};
@@ -305,15 +306,6 @@ impl TestServer {
         created["key"].as_str().unwrap().to_string()
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// `GET /api/auth/me` authenticated by an API key in `X-API-Key`.
     pub async fn me_with_key(&self, key: &str) -> reqwest::Response {
         self.client
@@ -325,7 +317,7 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
-        let response = self.get(path, token).await;
+        let response = self.get(path).bearer(token).send().await;
         assert!(
             response.status().is_success(),
             "GET {path}: {}",
