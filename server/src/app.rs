@@ -127,6 +127,9 @@ async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow:
 
 /// The model client and the model cache, from the settings.
 fn llm_services(settings: &Settings) -> anyhow::Result<LlmServices> {
+    // The HTTP client needs the process's rustls provider; `main` installs
+    // it, and so does this for embedders (tests, benchmarks). A no-op when set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let s = &settings.llm;
     let provider = match s.provider {
         LlmProvider::Ollama => Provider::Ollama,

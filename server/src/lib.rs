@@ -6,17 +6,18 @@
 //! hot-reloaded snapshot) and write [`store`]; [`cli`] holds the subcommands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod agent;
-pub mod app;
+// Public: what the binary, the integration tests and the benchmarks use.
+pub(crate) mod agent;
+mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
-pub mod llm;
-pub mod metrics;
+pub(crate) mod llm;
+pub(crate) mod metrics;
 pub mod state;
 pub mod store;
-pub mod tools;
+pub(crate) mod tools;
 
 pub use app::{build_app, build_state};
 pub use config::Settings;

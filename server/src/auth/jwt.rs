@@ -155,6 +155,7 @@ pub fn issue(
 }
 
 /// Verifies signature, algorithm, key id and lifetime, issuer, audience and type.
+#[cfg(test)]
 pub fn verify(
     keys: &JwtKeys,
     settings: &JwtSettings,
@@ -163,7 +164,8 @@ pub fn verify(
     verify_until(keys, settings, token).map(|(claims, _)| claims)
 }
 
-/// Like [`verify`], also returning until when (unix ms) the answer holds:
+/// Verifies signature, algorithm, key id and lifetime, issuer, audience and
+/// type, also returning until when (unix ms) the answer holds:
 /// the expiry plus leeway, or the end of a retired key's grace period.
 fn verify_until(
     keys: &JwtKeys,

@@ -1,13 +1,13 @@
 //! Who is calling: passwords, access tokens, refresh tokens, API keys, the
 //! in-memory view of users and keys checked on every request, and the login guard.
 
-pub mod api_keys;
-pub mod guard;
-pub mod identity;
-pub mod jwt;
+pub(crate) mod api_keys;
+pub(crate) mod guard;
+pub(crate) mod identity;
+pub(crate) mod jwt;
 pub mod legacy_hash;
-pub mod passwords;
-pub mod principal;
-pub mod refresh;
+pub(crate) mod passwords;
+pub(crate) mod principal;
+pub(crate) mod refresh;
 
 pub use principal::{AuthMethod, Principal};

@@ -7,4 +7,4 @@ pub mod healthcheck;
 pub mod import_v3;
 pub mod policy;
 pub mod serve;
-pub mod server_lock;
+pub(crate) mod server_lock;

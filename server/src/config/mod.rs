@@ -3,7 +3,7 @@
 //! watchers and, on Kubernetes, by the API ([`kube_source`]).
 
 mod error;
-pub mod files;
+pub(crate) mod files;
 mod generated_key;
 mod inputs;
 pub mod kube_source;

@@ -1,13 +1,13 @@
 //! The HTTP layer: the router, the middleware pipeline in front of every
 //! route, the routes themselves, and the one error type they answer with.
 
-pub mod cors;
-pub mod error;
-pub mod extract;
-pub mod openapi;
-pub mod pipeline;
-pub mod ratelimit;
-pub mod routes;
+pub(crate) mod cors;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod openapi;
+pub(crate) mod pipeline;
+pub(crate) mod ratelimit;
+pub(crate) mod routes;
 pub mod scopes;
 
 use axum::Router;

@@ -1,6 +1,6 @@
 //! Storage: the database ([`db`]: users, API keys, refresh tokens, audit
 //! rows, migrations), conversations, and the audit trail written through it.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod conversations;
 pub mod db;
