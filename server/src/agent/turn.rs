@@ -202,7 +202,6 @@ pub async fn run<S: EventSink>(
         )));
     }
     let llm = &state.llm;
-    let pool = state.db.pool();
     // The user's message is saved before the model is asked, so that it
     // survives any failure below.
     let user_message = NewMessage {
@@ -217,19 +216,25 @@ pub async fn run<S: EventSink>(
         .filter(|id| !id.is_empty())
     {
         Some(id) => {
-            let conversation = conversations::get(pool, id)
+            let conversation = state
+                .db
+                .get_conversation(id)
                 .await?
                 .filter(|c| conversations::visible_to(c, &principal.username, principal.is_admin()))
                 .ok_or(TurnError::ConversationNotFound)?;
-            let stored = conversations::messages(pool, &conversation.id).await?;
-            conversations::append(pool, &conversation.id, &[user_message]).await?;
+            let stored = state.db.messages(&conversation.id).await?;
+            state
+                .db
+                .append_messages(&conversation.id, &[user_message])
+                .await?;
             (conversation, history_of(&stored))
         }
         None => {
             let title = conversations::title_from(&message);
-            let conversation =
-                conversations::create_with(pool, &principal.username, &title, &[user_message])
-                    .await?;
+            let conversation = state
+                .db
+                .create_conversation_with(&principal.username, &title, &[user_message])
+                .await?;
             events
                 .emit(AgentEvent::ConversationCreated {
                     conversation_id: conversation.id.clone(),
@@ -275,7 +280,10 @@ pub async fn run<S: EventSink>(
     let mut messages = history;
     messages.push(ChatMessage::new(Role::User, message));
     let run = agent::run(&llm.client, &runner, events, &config, messages).await;
-    conversations::append(pool, &conversation.id, &rows_of(&run, &model)).await?;
+    state
+        .db
+        .append_messages(&conversation.id, &rows_of(&run, &model))
+        .await?;
     if let Some(error) = run.error {
         state
             .audit

@@ -1,12 +1,12 @@
 //! The conversation store: conversations and their messages, written in one
 //! transaction so that a conversation never holds half a turn. Ownership is
-//! checked by the callers through [`visible_to`]; this module only stores.
+//! checked by the callers through [`visible_to`]; these [`Db`] methods only store.
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
-use crate::store::db::now_ms;
+use crate::store::db::{Db, now_ms};
 
 /// Longest title kept; longer ones are cut on a character boundary.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -79,128 +79,157 @@ fn conversation_from(row: &sqlx::any::AnyRow) -> Result<Conversation, sqlx::Erro
     })
 }
 
-/// Creates an empty conversation.
-pub async fn create(pool: &AnyPool, owner: &str, title: &str) -> Result<Conversation, sqlx::Error> {
-    create_with(pool, owner, title, &[]).await
-}
-
-/// Creates a conversation holding its first messages, all or nothing.
-pub async fn create_with(
-    pool: &AnyPool,
-    owner: &str,
-    title: &str,
-    first: &[NewMessage],
-) -> Result<Conversation, sqlx::Error> {
-    let now = now_ms();
-    let conversation = Conversation {
-        id: new_id(),
-        owner: owner.to_string(),
-        title: cut(title, MAX_TITLE_CHARS),
-        created_at: now,
-        updated_at: now,
-    };
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO conversations (id, owner, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&conversation.id)
-    .bind(&conversation.owner)
-    .bind(&conversation.title)
-    .bind(conversation.created_at)
-    .bind(conversation.updated_at)
-    .execute(&mut *tx)
-    .await?;
-    insert_messages(&mut tx, &conversation.id, first, now).await?;
-    tx.commit().await?;
-    Ok(conversation)
-}
-
-pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<Conversation>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, owner, title, created_at, updated_at FROM conversations WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(conversation_from).transpose()
-}
-
-/// Most recently updated first; `owner: None` lists everyone's (admin).
-pub async fn list(
-    pool: &AnyPool,
-    owner: Option<&str>,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<Conversation>, sqlx::Error> {
-    let rows = match owner {
-        Some(owner) => sqlx::query(
-            "SELECT id, owner, title, created_at, updated_at FROM conversations WHERE owner = $1 \
-                 ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3",
-        )
-        .bind(owner)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?,
-        None => {
-            sqlx::query(
-                "SELECT id, owner, title, created_at, updated_at FROM conversations \
-                 ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2",
-            )
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    rows.iter().map(conversation_from).collect()
-}
-
-/// Every message, oldest first.
-pub async fn messages(
-    pool: &AnyPool,
-    conversation_id: &str,
-) -> Result<Vec<StoredMessage>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, role, content, model_used, tool_calls_json, created_at FROM messages \
-         WHERE conversation_id = $1 ORDER BY id",
-    )
-    .bind(conversation_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let tool_calls: Option<String> = row.try_get("tool_calls_json")?;
-            Ok(StoredMessage {
-                id: row.try_get("id")?,
-                role: row.try_get("role")?,
-                content: row.try_get("content")?,
-                model_used: row.try_get("model_used")?,
-                tool_calls: tool_calls.and_then(|t| serde_json::from_str(&t).ok()),
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-/// Appends messages and touches the conversation, all or nothing.
-pub async fn append(
-    pool: &AnyPool,
-    conversation_id: &str,
-    new: &[NewMessage],
-) -> Result<(), sqlx::Error> {
-    if new.is_empty() {
-        return Ok(());
+impl Db {
+    /// Creates an empty conversation.
+    pub async fn create_conversation(
+        &self,
+        owner: &str,
+        title: &str,
+    ) -> Result<Conversation, sqlx::Error> {
+        self.create_conversation_with(owner, title, &[]).await
     }
-    let now = now_ms();
-    let mut tx = pool.begin().await?;
-    insert_messages(&mut tx, conversation_id, new, now).await?;
-    sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
-        .bind(conversation_id)
-        .bind(now)
+
+    /// Creates a conversation holding its first messages, all or nothing.
+    pub async fn create_conversation_with(
+        &self,
+        owner: &str,
+        title: &str,
+        first: &[NewMessage],
+    ) -> Result<Conversation, sqlx::Error> {
+        let now = now_ms();
+        let conversation = Conversation {
+            id: new_id(),
+            owner: owner.to_string(),
+            title: cut(title, MAX_TITLE_CHARS),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, owner, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&conversation.id)
+        .bind(&conversation.owner)
+        .bind(&conversation.title)
+        .bind(conversation.created_at)
+        .bind(conversation.updated_at)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+        insert_messages(&mut tx, &conversation.id, first, now).await?;
+        tx.commit().await?;
+        Ok(conversation)
+    }
+
+    pub async fn get_conversation(&self, id: &str) -> Result<Option<Conversation>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, owner, title, created_at, updated_at FROM conversations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(conversation_from).transpose()
+    }
+
+    /// Most recently updated first; `owner: None` lists everyone's (admin).
+    pub async fn list_conversations(
+        &self,
+        owner: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Conversation>, sqlx::Error> {
+        let rows = match owner {
+            Some(owner) => sqlx::query(
+                "SELECT id, owner, title, created_at, updated_at FROM conversations WHERE owner = $1 \
+                     ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3",
+            )
+            .bind(owner)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?,
+            None => {
+                sqlx::query(
+                    "SELECT id, owner, title, created_at, updated_at FROM conversations \
+                     ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(conversation_from).collect()
+    }
+
+    /// Every message, oldest first.
+    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, role, content, model_used, tool_calls_json, created_at FROM messages \
+             WHERE conversation_id = $1 ORDER BY id",
+        )
+        .bind(conversation_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let tool_calls: Option<String> = row.try_get("tool_calls_json")?;
+                Ok(StoredMessage {
+                    id: row.try_get("id")?,
+                    role: row.try_get("role")?,
+                    content: row.try_get("content")?,
+                    model_used: row.try_get("model_used")?,
+                    tool_calls: tool_calls.and_then(|t| serde_json::from_str(&t).ok()),
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends messages and touches the conversation, all or nothing.
+    pub async fn append_messages(
+        &self,
+        conversation_id: &str,
+        new: &[NewMessage],
+    ) -> Result<(), sqlx::Error> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        insert_messages(&mut tx, conversation_id, new, now).await?;
+        sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
+            .bind(conversation_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, sqlx::Error> {
+        let result =
+            sqlx::query("UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(cut(title, MAX_TITLE_CHARS))
+                .bind(now_ms())
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Deletes the conversation and its messages together.
+    pub async fn delete_conversation(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let result = sqlx::query("DELETE FROM conversations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
 }
 
 async fn insert_messages(
@@ -224,31 +253,6 @@ async fn insert_messages(
         .await?;
     }
     Ok(())
-}
-
-pub async fn rename(pool: &AnyPool, id: &str, title: &str) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE conversations SET title = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(cut(title, MAX_TITLE_CHARS))
-        .bind(now_ms())
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// Deletes the conversation and its messages together.
-pub async fn delete(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let result = sqlx::query("DELETE FROM conversations WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(result.rows_affected() == 1)
 }
 
 #[cfg(test)]

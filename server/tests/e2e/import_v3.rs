@@ -131,16 +131,16 @@ async fn import_then_serve(backend: Backend) {
         model_used: None,
         tool_calls: None,
     };
-    ai_orchestrator::store::conversations::append(db.pool(), v3::CONVERSATION_B, &[new])
+    db.append_messages(v3::CONVERSATION_B, &[new])
         .await
         .unwrap();
-    let ids: Vec<i64> =
-        ai_orchestrator::store::conversations::messages(db.pool(), v3::CONVERSATION_B)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.id)
-            .collect();
+    let ids: Vec<i64> = db
+        .messages(v3::CONVERSATION_B)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids, [15, 18], "{name}");
     db.pool().close().await;
 

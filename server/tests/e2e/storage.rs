@@ -4,7 +4,7 @@
 
 use crate::support::backends;
 use ai_orchestrator::http::scopes::{Scope, Scopes};
-use ai_orchestrator::store::conversations::{self, NewMessage};
+use ai_orchestrator::store::conversations::NewMessage;
 use ai_orchestrator::store::db::{ApiKeyRow, AuditFilter, AuditRow, Db, UserRow};
 use backends::Backend;
 use serde_json::json;
@@ -201,12 +201,8 @@ async fn scenario(db: &Db) -> Vec<String> {
     ));
 
     // Conversations: create, append in order, list by recency, rename, delete with messages.
-    let c1 = conversations::create(db.pool(), "alice", "first")
-        .await
-        .unwrap();
-    let c2 = conversations::create(db.pool(), "alice", "second")
-        .await
-        .unwrap();
+    let c1 = db.create_conversation("alice", "first").await.unwrap();
+    let c2 = db.create_conversation("alice", "second").await.unwrap();
     let msg = |role: &str, content: &str| NewMessage {
         role: role.into(),
         content: content.into(),
@@ -215,8 +211,7 @@ async fn scenario(db: &Db) -> Vec<String> {
     };
     // Later than c2's creation, so that recency order is certain.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    conversations::append(
-        db.pool(),
+    db.append_messages(
         &c1.id,
         &[
             msg("user", "hi"),
@@ -226,7 +221,7 @@ async fn scenario(db: &Db) -> Vec<String> {
     )
     .await
     .unwrap();
-    let stored = conversations::messages(db.pool(), &c1.id).await.unwrap();
+    let stored = db.messages(&c1.id).await.unwrap();
     let got: Vec<(&str, &str)> = stored
         .iter()
         .map(|m| (m.role.as_str(), m.content.as_str()))
@@ -241,45 +236,30 @@ async fn scenario(db: &Db) -> Vec<String> {
         Some(json!([{"name": "list_directory"}]))
     );
     note(format!("messages {got:?}"));
-    let listed = conversations::list(db.pool(), Some("alice"), 10, 0)
-        .await
-        .unwrap();
+    let listed = db.list_conversations(Some("alice"), 10, 0).await.unwrap();
     assert_eq!(
         listed[0].id, c1.id,
         "the conversation just appended to comes first"
     );
     assert_eq!(
-        conversations::list(db.pool(), Some("bob"), 10, 0)
+        db.list_conversations(Some("bob"), 10, 0)
             .await
             .unwrap()
             .len(),
         0
     );
     assert_eq!(
-        conversations::list(db.pool(), None, 1, 1).await.unwrap()[0].id,
+        db.list_conversations(None, 1, 1).await.unwrap()[0].id,
         c2.id
     );
-    assert!(
-        conversations::rename(db.pool(), &c2.id, "renamed")
-            .await
-            .unwrap()
-    );
+    assert!(db.rename_conversation(&c2.id, "renamed").await.unwrap());
     assert_eq!(
-        conversations::get(db.pool(), &c2.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .title,
+        db.get_conversation(&c2.id).await.unwrap().unwrap().title,
         "renamed"
     );
-    assert!(conversations::delete(db.pool(), &c1.id).await.unwrap());
-    assert!(!conversations::delete(db.pool(), &c1.id).await.unwrap());
-    assert!(
-        conversations::messages(db.pool(), &c1.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.delete_conversation(&c1.id).await.unwrap());
+    assert!(!db.delete_conversation(&c1.id).await.unwrap());
+    assert!(db.messages(&c1.id).await.unwrap().is_empty());
     note("conversations ok".into());
 
     assert!(db.delete_user("alice").await.unwrap());

@@ -50,7 +50,7 @@ pub(super) async fn list_conversations(
     let limit = number("limit", 20, 100)?.max(1);
     let offset = number("offset", 0, i64::MAX)?;
     let owner = (!principal.is_admin()).then_some(principal.username.as_str());
-    let list = conversations::list(state.db.pool(), owner, limit, offset).await?;
+    let list = state.db.list_conversations(owner, limit, offset).await?;
     Ok(Json(json!({"count": list.len(), "conversations": list})))
 }
 
@@ -60,7 +60,9 @@ async fn visible(
     principal: &Principal,
     id: &str,
 ) -> ApiResult<conversations::Conversation> {
-    conversations::get(state.db.pool(), id)
+    state
+        .db
+        .get_conversation(id)
         .await?
         .filter(|c| conversations::visible_to(c, &principal.username, principal.is_admin()))
         .ok_or_else(|| ApiError::NotFound("Conversation not found".into()))
@@ -76,7 +78,7 @@ pub(super) async fn get_conversation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let conversation = visible(&state, &principal, &id).await?;
-    let messages = conversations::messages(state.db.pool(), &conversation.id).await?;
+    let messages = state.db.messages(&conversation.id).await?;
     let mut body = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
     body["messages"] = serde_json::to_value(messages).map_err(ApiError::internal)?;
     Ok(Json(body))
@@ -103,7 +105,10 @@ pub(super) async fn rename_conversation(
         return Err(ApiError::Unprocessable("title must not be empty".into()));
     }
     let conversation = visible(&state, &principal, &id).await?;
-    conversations::rename(state.db.pool(), &conversation.id, title).await?;
+    state
+        .db
+        .rename_conversation(&conversation.id, title)
+        .await?;
     state
         .audit
         .record(
@@ -130,7 +135,7 @@ pub(super) async fn delete_conversation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let conversation = visible(&state, &principal, &id).await?;
-    conversations::delete(state.db.pool(), &conversation.id).await?;
+    state.db.delete_conversation(&conversation.id).await?;
     state
         .audit
         .record(
