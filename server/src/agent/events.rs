@@ -32,6 +32,10 @@ pub enum AgentEvent {
         result: Option<Value>,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The policy rule that decided.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        duration_ms: u64,
     },
     Complete {
         response: String,
@@ -54,6 +58,8 @@ impl AgentEvent {
             allowed: record.allowed,
             result: record.result.clone(),
             reason: record.reason.clone(),
+            rule: record.rule.clone(),
+            duration_ms: record.duration_ms,
         }
     }
 

@@ -54,7 +54,8 @@ pub struct AgentConfig {
     pub tools: Vec<ToolDef>,
 }
 
-/// One tool call as the API reports it: `{tool, arguments, allowed, result | reason}`.
+/// One tool call as the API reports it: `{tool, arguments, allowed, result | reason, rule,
+/// duration_ms}`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ToolCallRecord {
     pub tool: String,
@@ -64,6 +65,11 @@ pub struct ToolCallRecord {
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The policy rule that decided (absent when the call did not fit any tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// How long judging and running the call took.
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -151,12 +157,16 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
                     arguments: call.arguments.clone(),
                 })
                 .await;
-            let (record, text) = match tools.run(&call.name, &call.arguments).await {
+            let started = std::time::Instant::now();
+            let result = tools.run(&call.name, &call.arguments).await;
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (mut record, text) = match result {
                 Ok(outcome) => (record_of(call, &outcome), outcome.to_model_text()),
                 Err(error) => {
                     if told_malformed {
                         let mut record = malformed_record(call, &error);
                         record.reason = Some(error.to_string());
+                        record.duration_ms = duration_ms;
                         out.tool_calls.push(record);
                         return finish(
                             out,
@@ -171,6 +181,7 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
                     )
                 }
             };
+            record.duration_ms = duration_ms;
             events.emit(AgentEvent::from_record(&record)).await;
             out.tool_calls.push(record);
             messages.push(ChatMessage::tool_result(call, text));
@@ -200,6 +211,8 @@ fn record_of(call: &ToolCall, outcome: &ToolOutcome) -> ToolCallRecord {
         } else {
             Some(outcome.reason.clone())
         },
+        rule: Some(outcome.rule.clone()),
+        duration_ms: 0,
     }
 }
 
@@ -210,6 +223,8 @@ fn malformed_record(call: &ToolCall, error: &ToolError) -> ToolCallRecord {
         allowed: false,
         result: None,
         reason: Some(error.to_string()),
+        rule: None,
+        duration_ms: 0,
     }
 }
 

@@ -253,9 +253,12 @@ fn events_serialize_with_their_v3_type_names() {
         allowed: false,
         result: None,
         reason: Some("no".into()),
+        rule: Some("commands.default".into()),
+        duration_ms: 3,
     };
     assert_eq!(
         serde_json::to_value(&r).expect("json"),
-        json!({"type": "result", "tool": "t", "allowed": false, "reason": "no"})
+        json!({"type": "result", "tool": "t", "allowed": false, "reason": "no",
+            "rule": "commands.default", "duration_ms": 3})
     );
 }
