@@ -156,6 +156,8 @@ pub struct Settings {
     pub agent: AgentSettings,
     /// Set when the API source is on; the directories are always read too.
     pub kubernetes: Option<KubernetesSource>,
+    /// `AI_CONSOLE_ENABLED`: serve the web console under `/` (default on).
+    pub console_enabled: bool,
 }
 
 impl Settings {
@@ -322,6 +324,10 @@ impl Settings {
             llm,
             agent,
             kubernetes,
+            console_enabled: get("AI_CONSOLE_ENABLED")
+                .map(|v| parse_bool(&v, "AI_CONSOLE_ENABLED"))
+                .transpose()?
+                .unwrap_or(true),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP layer: the router, the middleware pipeline in front of every
 //! route, the routes themselves, and the one error type they answer with.
 
+pub(crate) mod console;
 pub(crate) mod cors;
 pub(crate) mod error;
 pub(crate) mod extract;
@@ -19,7 +20,8 @@ use crate::state::AppState;
 /// The router with every layer, outermost first: context, CORS, authenticate,
 /// rate limit, scope check (see [`pipeline`]).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
+        .merge(console::router(state.settings.console_enabled))
         .merge(routes::router())
         .merge(openapi::router())
         .fallback(error::not_found)
@@ -35,5 +37,6 @@ pub fn router(state: AppState) -> Router {
                 .layer(from_fn_with_state(state.clone(), pipeline::rate_limit))
                 .layer(from_fn_with_state(state.clone(), pipeline::require_scope)),
         )
-        .with_state(state)
+        .with_state(state);
+    console::security_headers(router)
 }

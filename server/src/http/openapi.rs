@@ -51,12 +51,17 @@ impl Modify for SecuritySchemes {
         routes::security::config,
         routes::security::rate_limit_stats,
         routes::audit::list,
+        routes::policy::check,
+        crate::http::console::session::login,
+        crate::http::console::session::refresh,
+        crate::http::console::session::logout,
         openapi_json,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "health"), (name = "auth"), (name = "users", description = "admin only"),
         (name = "apikeys"), (name = "security", description = "admin only"),
+        (name = "console", description = "the web console's cookie-held session"),
     )
 )]
 pub struct ApiDoc;

@@ -209,6 +209,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/api/security/config", ADMIN),
     rule("GET", "/api/security/rate-limit-stats", ADMIN),
     rule("GET", "/api/audit", ADMIN),
+    rule("POST", "/api/policy/check", ADMIN),
+    // The web console: its files, and its cookie-held session (which checks its own CSRF header).
+    rule("GET", "/", Public),
+    rule("GET", "/assets/{*path}", Public),
+    rule("POST", "/api/console/session", Public),
+    rule("DELETE", "/api/console/session", Public),
+    rule("POST", "/api/console/session/refresh", Public),
     // The agent: tool calls made on these routes check each tool's own scope too.
     rule("GET", "/tools", READ),
     rule("POST", "/api/tools/{name}", READ),

@@ -97,7 +97,7 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
 
 /// The first writable root that exists, else the first readable one that exists; a root
 /// missing on this machine would only make every command fail to start.
-fn default_cwd(policy: &Policy) -> PathBuf {
+pub fn default_cwd(policy: &Policy) -> PathBuf {
     let paths = &policy.document().paths;
     paths
         .write

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod health;
 pub mod models;
 pub mod password;
+pub mod policy;
 pub mod security;
 pub mod tools;
 pub mod users;
@@ -40,4 +41,5 @@ pub fn router() -> Router<AppState> {
         .merge(ws::router())
         .merge(models::router())
         .merge(conversations::router())
+        .merge(policy::router())
 }
