@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, set-up included: Rust tests of every crate, then the Helm chart checks.
+# The whole test suite, set-up included: Rust tests of every crate, the web console in a
+# headless browser, then the Helm chart checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ export AI_TEST_DATABASE_URL
 
 echo "==> Rust tests (all crates)"
 cargo nextest run --workspace --locked --no-fail-fast
+
+echo "==> Web console in headless Chromium (scripts/console-test.sh)"
+./scripts/console-test.sh
 
 echo "==> Helm chart lint and render checks"
 python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt
