@@ -37,9 +37,9 @@ pub fn router(enabled: bool) -> Router<AppState> {
 
 /// The headers of every response, API included: a JSON body can no more be
 /// framed or sniffed into script than a page can.
-pub fn security_headers<S: Clone>(router: Router<S>) -> Router<S>
+pub fn security_headers<S>(router: Router<S>) -> Router<S>
 where
-    S: Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
 {
     let set = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
