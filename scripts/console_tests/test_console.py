@@ -340,6 +340,12 @@ def test_status_page_and_phone_width_dark_mode(browser, server, requests_seen):
     page.on("request", lambda r: requests_seen.append(r.url))
     sign_in(page, server)
     expect(page.locator("#chat-input")).to_be_visible()
+    _, _, listing = http("GET", server["url"] + "/api/conversations", token=server["admin"])
+    tools = [c for c in listing["conversations"] if c["title"].startswith("tools please")]
+    assert tools, listing
+    page.goto(server["url"] + f"/#/chat/{tools[0]['id']}")
+    expect(page.locator(".tool-card.refused .rule")).to_contain_text("paths.deny[0]")
+    page.locator(".tool-card.refused").scroll_into_view_if_needed()
     shot(page, "chat-phone-dark")
     page.goto(server["url"] + "/#/status")
     expect(page.locator("#status-health")).to_contain_text("healthy")

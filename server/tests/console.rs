@@ -29,10 +29,14 @@ struct App {
 }
 
 async fn app(env: &[(&str, &str)]) -> App {
+    app_with(POLICY, env).await
+}
+
+async fn app_with(policy: &str, env: &[(&str, &str)]) -> App {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("config")).unwrap();
-    std::fs::write(dir.path().join("config/policy.yaml"), POLICY).unwrap();
+    std::fs::write(dir.path().join("config/policy.yaml"), policy).unwrap();
     let args = ServeArgs {
         config_dir: Some(dir.path().join("config")),
         secrets_dir: Some(dir.path().join("secrets")),
@@ -451,4 +455,27 @@ async fn the_dry_run_answers_as_the_cli_does_for_admins_only_and_is_audited() {
                 .contains("denied by paths.deny[0]")),
         "{items:?}"
     );
+}
+
+#[tokio::test]
+async fn console_files_are_not_charged_to_the_rate_limit() {
+    let app = app_with(
+        "version: 1\nrateLimits:\n  default: {requests: 2, per: 1m}\n",
+        &[],
+    )
+    .await;
+    for _ in 0..6 {
+        assert_eq!(
+            app.get("/assets/app.js", "*/*").await.status,
+            StatusCode::OK
+        );
+    }
+    let statuses: Vec<StatusCode> = {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(app.get("/", "text/html").await.status);
+        }
+        out
+    };
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }

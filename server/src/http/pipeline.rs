@@ -197,6 +197,10 @@ fn set_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: 
 
 /// Charges the request to its identity's (or IP's) budget on its route.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // The console's own files are compiled in and cost nothing; a page load fetches a dozen.
+    if route_of(&req) == super::console::ASSETS_ROUTE {
+        return next.run(req).await;
+    }
     let ctx = context_of(&req);
     let key = match req.extensions().get::<AuthOutcome>() {
         Some(AuthOutcome::Authenticated(p)) => p.identity(),

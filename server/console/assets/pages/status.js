@@ -22,6 +22,9 @@ function layers(health) {
     h('li', {}, h('code', {}, k), ' ', typeof v === 'boolean' ? badge(v ? 'on' : 'off', v ? 'ok' : 'warn') : pretty(v))));
 }
 
+const COLUMNS = [['route', 'Route'], ['requests', 'Requests'], ['period_seconds', 'Per (s)'],
+  ['allowed', 'Allowed'], ['limited', 'Limited'], ['tracked_keys', 'Tracked keys']];
+
 export async function render(main) {
   const [health, ready] = await Promise.all([fetchJson('/health'), fetchJson('/ready')]);
   const hb = health.body || {};
@@ -45,10 +48,10 @@ export async function render(main) {
       const stats = await api.api('GET', '/api/security/rate-limit-stats');
       const routes = stats.routes || [];
       main.appendChild(h('section', {class: 'card', id: 'status-rates'}, h('h2', {}, 'Rate limits'),
-        h('div', {class: 'table-wrap'}, h('table', {},
-          h('thead', {}, h('tr', {}, Object.keys(routes[0] || {route: 0}).map((k) => h('th', {}, k.replace(/_/g, ' '))))),
-          h('tbody', {}, routes.map((r) => h('tr', {}, Object.values(r).map((v) => h('td', {}, typeof v === 'object' ? pretty(v) : String(v))))))),
-        ),
+        h('div', {class: 'table-wrap'}, h('table', {id: 'rate-table'},
+          h('thead', {}, h('tr', {}, COLUMNS.map(([, label]) => h('th', {}, label)))),
+          h('tbody', {}, routes.map((r) => h('tr', {}, COLUMNS.map(([key]) =>
+            h('td', {}, key === 'route' ? h('code', {}, r.route) : String(r[key] ?? '—')))))))),
         h('details', {}, h('summary', {}, 'All statistics'), h('pre', {class: 'args'}, pretty(stats)))));
     } catch (e) {
       main.appendChild(h('p', {class: 'error'}, e.detail));

@@ -24,6 +24,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// The route of the console's files; exempt from rate limits (see `pipeline::rate_limit`).
+pub const ASSETS_ROUTE: &str = "/assets/{*path}";
+
 /// The console's routes; with the console disabled only `GET /` (JSON) remains.
 pub fn router(enabled: bool) -> Router<AppState> {
     let router = Router::new().route("/", get(root));
@@ -31,7 +34,7 @@ pub fn router(enabled: bool) -> Router<AppState> {
         return router;
     }
     router
-        .route("/assets/{*path}", get(assets::serve))
+        .route(ASSETS_ROUTE, get(assets::serve))
         .merge(session::router())
 }
 
