@@ -334,6 +334,26 @@ def test_read_only_user_cannot_reach_the_users_page(page, server):
     assert status == 403
 
 
+def test_default_password_warning_and_changing_it(page, server):
+    # An account still on the v3 default password, as `import-v3` brings them over.
+    status, _, body = http("POST", server["url"] + "/api/auth/users",
+                           {"username": "legacy", "password": "changeme123", "scopes": ["read"]},
+                           server["admin"])
+    assert status in (200, 201), body
+    sign_in(page, server, "legacy", "changeme123")
+    banner = page.locator(".warning-banner")
+    expect(banner).to_contain_text("old default password")
+    shot(page, "default-password-warning")
+    banner.get_by_role("link", name="Change it now").click()
+    page.fill("#pw-current", "changeme123")
+    page.fill("#pw-new", "Legacy-New-Passw0rd-42")
+    page.fill("#pw-again", "Legacy-New-Passw0rd-42")
+    page.press("#pw-again", "Enter")
+    expect(page.locator(".warning-banner")).to_have_count(0)
+    expect(page.locator("#signout")).to_be_visible()
+    login_token(server["url"], "legacy", "Legacy-New-Passw0rd-42")
+
+
 def test_status_page_and_phone_width_dark_mode(browser, server, requests_seen):
     context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
     page = context.new_page()

@@ -61,7 +61,7 @@ function renderBanner() {
     return;
   }
   fill(banner, h('div', {class: 'warning-banner', role: 'alert'},
-    h('strong', {}, 'Change your password. '), text, ' ',
+    h('strong', {}, 'Change your password. '), 'This account still uses the old default password. ',
     h('a', {href: '#/account'}, 'Change it now')));
 }
 

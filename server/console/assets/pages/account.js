@@ -7,13 +7,13 @@ import {keysSection} from './keys.js';
 export async function render(main) {
   const me = api.currentUser();
   const current = h('input', {type: 'password', autocomplete: 'current-password', required: true, id: 'pw-current'});
-  const next = h('input', {type: 'password', autocomplete: 'new-password', required: true, minlength: '12', id: 'pw-new'});
+  const next = h('input', {type: 'password', autocomplete: 'new-password', required: true, minlength: '8', id: 'pw-new'});
   const again = h('input', {type: 'password', autocomplete: 'new-password', required: true, id: 'pw-again'});
   const error = h('p', {class: 'error', role: 'alert'});
   const submit = h('button', {type: 'submit', class: 'primary', id: 'pw-submit'}, 'Change password');
   const form = h('form', {class: 'card', id: 'password-form', 'aria-labelledby': 'pw-title'},
     h('h2', {id: 'pw-title'}, 'Change password'),
-    field('Current password', current), field('New password', next, 'at least 12 characters'),
+    field('Current password', current), field('New password', next, 'at least 8 characters'),
     field('New password again', again), error, submit);
   form.addEventListener('submit', busy(submit, async () => {
     error.textContent = '';

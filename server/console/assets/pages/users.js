@@ -8,11 +8,11 @@ import {keysSection, scopeChecks, checkedScopes} from './keys.js';
 function usersSection() {
   const table = h('div', {class: 'table-wrap'});
   const username = h('input', {id: 'user-name', required: true, autocomplete: 'off', placeholder: 'alice'});
-  const password = h('input', {id: 'user-password', type: 'password', required: true, minlength: '12', autocomplete: 'new-password'});
+  const password = h('input', {id: 'user-password', type: 'password', required: true, minlength: '8', autocomplete: 'new-password'});
   const scopes = scopeChecks('user', ['read']);
   const create = h('button', {type: 'submit', class: 'primary', id: 'user-create'}, 'Create user');
   const form = h('form', {class: 'inline-form', id: 'user-form'},
-    field('Username', username), field('Password', password, 'at least 12 characters'), scopes, create);
+    field('Username', username), field('Password', password, 'at least 8 characters'), scopes, create);
 
   async function patch(name, body, done) {
     try {
