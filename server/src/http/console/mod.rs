@@ -7,17 +7,16 @@
 mod assets;
 pub(crate) mod session;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::http::extract::Json;
 use crate::state::AppState;
-
 
 /// Scripts, styles and images from this origin only; no inline code, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

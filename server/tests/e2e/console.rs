@@ -2,8 +2,6 @@
 //! security headers, HTML for browsers and JSON for programs on `/`, the
 //! console switched off, the cookie-held session and its CSRF checks, and the
 //! policy dry run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use ai_orchestrator::config::{ServeArgs, Settings};
 use axum::Router;
 use axum::body::Body;
@@ -33,7 +31,7 @@ async fn app(env: &[(&str, &str)]) -> App {
 }
 
 async fn app_with(policy: &str, env: &[(&str, &str)]) -> App {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::support::install_crypto();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("config")).unwrap();
     std::fs::write(dir.path().join("config/policy.yaml"), policy).unwrap();
@@ -396,22 +394,26 @@ async fn the_dry_run_answers_as_the_cli_does_for_admins_only_and_is_audited() {
     assert_eq!(path.json()["allowed"], true);
     assert_eq!(path.json()["access"], "read");
 
-    for bad in [
-        json!({}),
-        json!({"command": "ls", "read": "/tmp"}),
-        json!({"read": "relative/path"}),
-        json!({"read": "/tmp", "cwd": "/tmp"}),
-        json!({"command": "ls", "extra": 1}),
+    for (bad, status) in [
+        (json!({}), StatusCode::BAD_REQUEST),
+        (
+            json!({"command": "ls", "read": "/tmp"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"read": "relative/path"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"read": "/tmp", "cwd": "/tmp"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"command": "ls", "extra": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let reply = app
             .json("POST", "/api/policy/check", Some(&admin), bad.clone())
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{bad}: {}",
-            reply.text
-        );
+        assert_eq!(reply.status, status, "{bad}: {}", reply.text);
         assert!(reply.json()["detail"].is_string());
     }
 
