@@ -172,8 +172,8 @@ def sign_in(page, server, username="admin", password=ADMIN_PASSWORD):
     expect(page.locator("#signout")).to_be_visible()
 
 
-def shot(page, name):
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+def shot(page, name, full_page=False):
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def test_root_is_json_for_programs_and_html_for_browsers(server):
@@ -284,7 +284,7 @@ def test_policy_page_and_the_dry_run_of_a_denied_read(page, server):
     expect(page.locator("#dry-rule")).to_have_text("paths.deny[0] (/etc/shadow)")
     expect(page.locator("#dry-result .decision")).to_have_text("denied")
     expect(page.locator("#dry-result")).to_contain_text('["cat","/etc/shadow"]')
-    shot(page, "policy")
+    shot(page, "policy", full_page=True)
     # The question is in the audit log.
     page.click("#nav >> text=Audit")
     page.fill("#audit-action", "policy.check")

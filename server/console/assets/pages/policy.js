@@ -57,6 +57,7 @@ function pathsSection(paths) {
 function genericSection(title, value) {
   if (value === undefined || value === null) return null;
   const entries = typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : [['value', value]];
+  if (entries.length === 0) return null;
   return h('section', {class: 'card'}, h('h2', {}, title),
     facts(entries.map(([k, v]) => [words(k), Array.isArray(v) ? list(v) :
       typeof v === 'object' && v !== null ? h('pre', {class: 'args'}, pretty(v)) : h('code', {}, pretty(v))])));
@@ -69,7 +70,9 @@ function rateSection(rates) {
     h('div', {class: 'table-wrap'}, h('table', {},
       h('thead', {}, h('tr', {}, h('th', {}, 'Route'), h('th', {}, 'Requests'), h('th', {}, 'Per (s)'))),
       h('tbody', {}, (rates.routes || []).map((r) =>
-        h('tr', {}, h('td', {}, h('code', {}, r.route)), h('td', {}, r.requests), h('td', {}, r.period_seconds)))))));
+        r.route === '/assets/{*path}'
+          ? h('tr', {}, h('td', {}, h('code', {}, r.route)), h('td', {colspan: '2', class: 'muted'}, 'not charged (the console\'s own files)'))
+          : h('tr', {}, h('td', {}, h('code', {}, r.route)), h('td', {}, r.requests), h('td', {}, r.period_seconds)))))));
 }
 
 function decisionView(d) {
