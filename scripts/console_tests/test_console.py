@@ -233,6 +233,8 @@ def test_chat_shows_allowed_and_refused_tool_calls_with_their_rules(page, server
     assert page.title() != "pwned"
     # The conversation is listed and reopens from the server with its cards.
     expect(page.locator("#conversations li")).to_have_count(1)
+    page.set_viewport_size({"width": 1280, "height": 1200})
+    page.locator(".message.user").first.scroll_into_view_if_needed()
     shot(page, "chat")
     page.reload()
     expect(page.locator(".tool-card.refused .rule")).to_contain_text("paths.deny[0]")
