@@ -481,3 +481,41 @@ async fn console_files_are_not_charged_to_the_rate_limit() {
     };
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }
+
+#[tokio::test]
+async fn the_console_login_spends_the_login_budget() {
+    let app = app_with(
+        "version: 1\nrateLimits:\n  default: {requests: 1000, per: 1m}\n  routes:\n    /api/auth/login: {requests: 3, per: 1m}\n",
+        &[],
+    )
+    .await;
+    let wrong = json!({"username": "admin", "password": "not-the-password"}).to_string();
+    // Alternate between the two login routes: together they get three tries, not six.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let status = if i % 2 == 0 {
+            app.json(
+                "POST",
+                "/api/auth/login",
+                None,
+                serde_json::from_str(&wrong).unwrap(),
+            )
+            .await
+            .status
+        } else {
+            app.session("POST", "/api/console/session", None, &wrong)
+                .await
+                .status
+        };
+        statuses.push(status);
+    }
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(limited, 3, "{statuses:?}");
+    assert!(
+        statuses[..3].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}

@@ -9,7 +9,8 @@
 //! `same-origin`: the CSRF protection of the one cookie-authenticated route.
 //!
 //! Login, refresh and logout are the `/api/auth` handlers themselves (same
-//! checks, lockout and audit); only the transport of the refresh token differs.
+//! checks, lockout and audit, and the same rate-limit budgets); only the
+//! transport of the refresh token differs.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -21,6 +22,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::Json;
+use crate::http::ratelimit::Decision;
 use crate::http::routes::auth::{self, Message, RefreshRequest, TokenResponse};
 use crate::state::{AppState, RequestContext};
 
@@ -63,6 +65,16 @@ fn check_origin(headers: &HeaderMap) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+/// Charges the client to the budget of the `/api/auth` route this one stands in
+/// for, under the key the pipeline uses for anonymous clients: alternating between
+/// the two routes buys no extra guesses.
+fn charge(state: &AppState, ctx: &RequestContext, route: &str) -> ApiResult<()> {
+    match state.limiter.check(route, &format!("ip:{}", ctx.client_ip)) {
+        Decision::Limited { retry_after, .. } => Err(ApiError::TooManyRequests { retry_after }),
+        _ => Ok(()),
+    }
 }
 
 /// HTTPS as the client saw it: a proxy in front says so. (A forged header
@@ -132,6 +144,7 @@ pub async fn login(
     req: Request,
 ) -> ApiResult<Response> {
     check_origin(req.headers())?;
+    charge(&state, &ctx, "/api/auth/login")?;
     let headers = req.headers().clone();
     let Json(pair) = auth::login(State(state.clone()), Extension(ctx), req).await?;
     session_response(&state, &headers, pair)
@@ -148,6 +161,7 @@ pub async fn refresh(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_origin(&headers)?;
+    charge(&state, &ctx, "/api/auth/refresh")?;
     let Some(refresh_token) = cookie_of(&headers) else {
         return Err(ApiError::Unauthorized("No console session".into()));
     };
