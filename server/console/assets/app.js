@@ -96,6 +96,8 @@ async function show() {
   }
   try {
     leave = await entry.page.render(main, args) || null;
+    // Keyboard and screen-reader users land on the new page, unless it focused a field itself.
+    if (!main.contains(document.activeElement)) main.focus({preventScroll: true});
   } catch (error) {
     main.appendChild(h('section', {class: 'card refused'}, h('h1', {}, 'Could not load the page'),
       h('p', {}, error.detail || String(error))));
