@@ -240,6 +240,25 @@ def test_chat_shows_allowed_and_refused_tool_calls_with_their_rules(page, server
     expect(page.locator(".tool-card.refused .rule")).to_contain_text("paths.deny[0]")
 
 
+def test_markdown_never_turns_text_into_markup(page, server):
+    page.goto(server["url"] + "/")
+    rendered = page.evaluate(r"""async () => {
+        const {render} = await import('/assets/markdown.js');
+        const html = (text) => { const d = document.createElement('div'); d.appendChild(render(text)); return d.innerHTML; };
+        return {
+            script: html('<script>alert(1)</script> and <img src=x onerror=alert(1)>'),
+            link: html('[click](javascript:alert(1)) and [ok](https://example.org/a)'),
+            snake: html('call snake_case_name and _emphasis_'),
+            code: html('```html\n<b>x</b>\n```'),
+        };
+    }""")
+    assert "<script" not in rendered["script"] and "<img" not in rendered["script"]
+    assert "&lt;script&gt;" in rendered["script"]
+    assert 'href="https://example.org/a"' in rendered["link"] and 'href="javascript' not in rendered["link"]
+    assert "snake_case_name" in rendered["snake"] and "<em>emphasis</em>" in rendered["snake"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in rendered["code"] and "<b>" not in rendered["code"]
+
+
 def test_long_output_is_collapsed_with_the_truncation_marker(page, server):
     sign_in(page, server)
     page.fill("#chat-input", "long output please")

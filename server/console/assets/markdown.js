@@ -10,7 +10,8 @@ const SAFE_URL = /^(https?:|mailto:)/i;
 /** Inline spans of one line or paragraph. */
 export function inline(text) {
   const out = [];
-  const pattern = /(`+)([\s\S]*?[^`])\1(?!`)|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\(([^)\s]+)\)/g;
+  // Underscores count only at word edges, so snake_case_names stay as they are.
+  const pattern = /(`+)([\s\S]*?[^`])\1(?!`)|\*\*([^*]+)\*\*|(?<!\w)__([^_]+)__(?!\w)|\*([^*\s][^*]*)\*|(?<!\w)_([^_\s][^_]*)_(?!\w)|\[([^\]]+)\]\(([^)\s]+)\)/g;
   let last = 0;
   let match;
   while ((match = pattern.exec(text)) !== null) {
