@@ -214,6 +214,15 @@ async fn browsers_get_the_console_and_programs_get_service_info() {
 
     // API answers carry the same headers.
     assert_security_headers(&app.get("/health", "application/json").await);
+
+    let doc = app
+        .get("/api/openapi.json", "application/json")
+        .await
+        .json();
+    assert!(doc["paths"]["/api/policy/check"]["post"].is_object());
+    let session = &doc["paths"]["/api/console/session"];
+    assert!(session["post"].is_object() && session["delete"].is_object());
+    assert!(doc["paths"]["/api/console/session/refresh"]["post"].is_object());
 }
 
 #[tokio::test]
