@@ -24,7 +24,10 @@ fi
 # Playwright must not fetch browsers of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
-cargo build --locked -p ai-orchestrator --bin ai-orchestrator
+# scripts/test.sh sets CONSOLE_TEST_PREBUILT=1: the test run before has just built the binary.
+if [ -z "${CONSOLE_TEST_PREBUILT:-}" ]; then
+  cargo build --locked -p ai-orchestrator --bin ai-orchestrator
+fi
 export AI_ORCHESTRATOR_BIN="${AI_ORCHESTRATOR_BIN:-$PWD/target/debug/ai-orchestrator}"
 export CONSOLE_SCREENSHOTS="${CONSOLE_SCREENSHOTS:-$PWD/target/console-screenshots}"
 

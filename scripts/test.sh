@@ -18,7 +18,7 @@ echo "==> Rust tests (all crates)"
 cargo nextest run --workspace --locked --no-fail-fast
 
 echo "==> Web console in headless Chromium (scripts/console-test.sh)"
-./scripts/console-test.sh
+CONSOLE_TEST_PREBUILT=1 ./scripts/console-test.sh
 
 echo "==> Helm chart lint and render checks"
 python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt
