@@ -173,15 +173,22 @@ fn check_host(host: &str) -> Result<(), String> {
             .map(|_| ())
             .map_err(|_| format!("invalid IPv6 address `{host}`"));
     }
-    let valid = !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+    let valid = !host.is_empty() && host.len() <= 253 && host.split('.').all(valid_label);
     if valid {
         Ok(())
     } else {
         Err(format!("invalid host `{host}`"))
     }
+}
+
+/// A DNS host label (RFC 1123): 1–63 letters, digits or hyphens, not starting or ending with a
+/// hyphen, so that `*.example.org` never matches `-.example.org`.
+fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[cfg(test)]
@@ -243,6 +250,24 @@ mod tests {
             "https://user@x.example.com"
         ));
         assert!(!allowed(&["https://*.example.com"], "null"));
+        assert!(!allowed(
+            &["https://*.example.com"],
+            "https://-.example.com"
+        ));
+        assert!(!allowed(
+            &["https://*.example.com"],
+            "https://a-.example.com"
+        ));
+        assert!(!allowed(
+            &["https://*.example.com"],
+            "https://-a.b.example.com"
+        ));
+        let long = format!("https://{}.example.com", "a".repeat(64));
+        assert!(!allowed(&["https://*.example.com"], &long));
+        assert!(allowed(
+            &["https://*.example.com"],
+            "https://a-b.example.com"
+        ));
         assert!(allowed(&["*"], "https://anything.test"));
     }
 
@@ -256,6 +281,8 @@ mod tests {
             "https://a.*.com",
             "https://a.com:0",
             "ftp:/x",
+            "https://*.-example.com",
+            "https://bad-.example.com",
         ] {
             assert!(OriginPattern::parse(bad).is_err(), "{bad}");
         }

@@ -60,10 +60,21 @@ fn is_preflight(req: &Request) -> bool {
 }
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let snapshot = state.snapshot();
+    // Whenever CORS is configured the answer depends on `Origin`, so every response says so:
+    // a shared cache must not hand an answer made for one origin (or none) to another.
+    let configured = !snapshot.policy.cors().allowed_origins.is_empty();
+    let mut response = cors_response(&snapshot, req, next).await;
+    if configured {
+        add_vary_origin(response.headers_mut());
+    }
+    response
+}
+
+async fn cors_response(snapshot: &crate::config::Snapshot, req: Request, next: Next) -> Response {
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
         return next.run(req).await;
     };
-    let snapshot = state.snapshot();
     let allowed = origin
         .to_str()
         .is_ok_and(|o| snapshot.policy.origin_allowed(o));
@@ -77,5 +88,19 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     match service.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
+    }
+}
+
+/// Adds `Origin` to `Vary` unless a `Vary` value already names it (or is `*`).
+fn add_vary_origin(headers: &mut axum::http::HeaderMap) {
+    let present = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.eq_ignore_ascii_case("origin"))
+        })
+    });
+    if !present {
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
     }
 }

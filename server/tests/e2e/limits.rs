@@ -234,6 +234,48 @@ async fn cors_allows_listed_origins_only_and_answers_preflights() {
     );
 }
 
+/// Every answer of a server with CORS configured varies on `Origin` — for a listed origin, an
+/// unlisted one, a refused preflight and no origin at all — so no shared cache can serve one
+/// origin's answer to another.
+#[tokio::test]
+async fn every_answer_varies_on_origin_when_cors_is_configured() {
+    let server = ServerBuilder::default()
+        .policy(Some(LIMITED_POLICY))
+        .start()
+        .await;
+    let varies = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("origin"))
+    };
+    for origin in [
+        Some("https://app.example.com"),
+        Some("https://evil.example.com"),
+        None,
+    ] {
+        let mut request = server.get("/health");
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        let r = request.send().await;
+        assert_eq!(r.status(), 200);
+        assert!(varies(&r), "{origin:?}: {:?}", r.headers());
+    }
+    let refused = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/api/chat"))
+        .header("Origin", "https://evil.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(varies(&refused), "{:?}", refused.headers());
+}
+
 #[tokio::test]
 async fn login_budget_from_the_policy_applies_per_client_ip() {
     // The v3 default: 5 logins per 5 minutes per client.
