@@ -234,10 +234,11 @@ async fn backup_postgres(url: &str, output: &Path) -> Result<(), Failure> {
         let _ = std::fs::remove_file(output);
         return Err(anyhow::anyhow!("pg_dump failed ({status}); nothing was kept").into());
     }
-    println!(
+    crate::cli::output::line(format_args!(
         "backup written to {} (pg_dump custom format; restore with pg_restore)",
         output.display()
-    );
+    ))
+    .context("cannot print the result")?;
     Ok(())
 }
 
@@ -249,11 +250,12 @@ pub async fn backup(args: BackupArgs) -> Result<(), Failure> {
     let db_file = server_lock::sqlite_path(&url)
         .ok_or_else(|| refuse("only file databases can be backed up"))?;
     let version = backup_sqlite(&db_file, &args.output).await?;
-    println!(
+    crate::cli::output::line(format_args!(
         "backup of {} written to {} (schema version {version})",
         db_file.display(),
         args.output.display()
-    );
+    ))
+    .context("cannot print the result")?;
     Ok(())
 }
 
@@ -387,7 +389,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
         )));
     };
     let (version, previous) = restore_sqlite(&args.input, &db_file).await?;
-    println!(
+    crate::cli::output::line(format_args!(
         "restored {} into {} (schema version {version}{})",
         args.input.display(),
         db_file.display(),
@@ -396,9 +398,14 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
         } else {
             ""
         }
-    );
+    ))
+    .context("cannot print the result")?;
     if let Some(previous) = previous {
-        println!("the previous database is kept as {}", previous.display());
+        crate::cli::output::line(format_args!(
+            "the previous database is kept as {}",
+            previous.display()
+        ))
+        .context("cannot print the result")?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub async fn run(args: HealthcheckArgs) -> anyhow::Result<()> {
     let response = client.get(&args.url).send().await?;
     let status = response.status();
     if status.is_success() {
-        println!("healthy ({status})");
+        crate::cli::output::line(format_args!("healthy ({status})"))?;
         Ok(())
     } else {
         anyhow::bail!("unhealthy: {} answered {status}", args.url)

@@ -816,7 +816,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
     };
     let db = Db::connect(&url).await?;
     let report = import(&db, &data, &args.owner).await?;
-    print!("{}", report.render(&args.owner));
+    crate::cli::output::text(&report.render(&args.owner)).context("cannot print the report")?;
     Ok(())
 }
 

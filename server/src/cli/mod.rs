@@ -5,6 +5,7 @@ pub mod backup;
 pub mod exit;
 pub mod healthcheck;
 pub mod import_v3;
+pub mod output;
 pub mod policy;
 pub mod serve;
 pub(crate) mod server_lock;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
+
+use crate::cli::output;
 use policy::{Access, Policy, PolicyError};
 
 #[derive(Subcommand, Debug)]
@@ -50,10 +52,13 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
         PolicyCommand::Check(args) => check(&args),
         PolicyCommand::Validate { file } => validate(&file),
-        PolicyCommand::Default => {
-            print!("{}", policy::to_yaml(&policy::default_policy()));
-            ExitCode::SUCCESS
-        }
+        PolicyCommand::Default => match output::text(&policy::to_yaml(&policy::default_policy())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cannot print the policy: {e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
     }
 }
 
@@ -91,10 +96,13 @@ fn absolute(path: &Path) -> PathBuf {
 
 fn print_json(value: &impl serde::Serialize) -> bool {
     match serde_json::to_string_pretty(value) {
-        Ok(json) => {
-            println!("{json}");
-            true
-        }
+        Ok(json) => match output::line(json) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("cannot print the decision: {e}");
+                false
+            }
+        },
         Err(e) => {
             eprintln!("cannot print the decision: {e}");
             false
@@ -137,7 +145,7 @@ fn validate(file: &Path) -> ExitCode {
     match load(file) {
         Ok(p) => {
             let doc = p.document();
-            println!(
+            let summary = format!(
                 "valid: {} (sha256 {}; {} programs allowed, {} denied; {} read roots, {} write roots; {} examples)",
                 file.display(),
                 p.hash(),
@@ -147,7 +155,13 @@ fn validate(file: &Path) -> ExitCode {
                 doc.paths.write.len(),
                 doc.examples.allow.len() + doc.examples.deny.len()
             );
-            ExitCode::SUCCESS
+            match output::line(summary) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cannot print the result: {e}");
+                    ExitCode::from(EXIT_INVALID)
+                }
+            }
         }
         Err(code) => code,
     }

@@ -71,11 +71,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
-    println!("listening on http://{addr}");
-    println!(
+    // A closed stdout must not stop a server that is otherwise fine.
+    let _ = crate::cli::output::line(format_args!("listening on http://{addr}"));
+    let _ = crate::cli::output::line(format_args!(
         "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
-    );
+    ));
     tracing::info!(%addr, generation = state.snapshot().generation, "listening");
     axum::serve(
         listener,

@@ -202,3 +202,32 @@ fn check_needs_exactly_one_subject() {
         Some(2)
     );
 }
+
+/// Runs the binary with stdout on a pipe whose reader is already gone, as `… | head -0` leaves it.
+fn run_into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_with_the_decisions_code() {
+    for (args, code) in [
+        (
+            vec!["policy", "check", "--command", "ls", "--cwd", "/tmp"],
+            0,
+        ),
+        (vec!["policy", "check", "--command", "cat /etc/shadow"], 1),
+        (vec!["policy", "default"], 0),
+    ] {
+        let out = run_into_closed_pipe(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
