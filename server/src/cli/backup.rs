@@ -102,6 +102,9 @@ pub async fn backup_sqlite(db_file: &Path, output: &Path) -> Result<i64, Failure
     }
     let partial = with_suffix(output, ".partial");
     let _ = std::fs::remove_file(&partial);
+    // VACUUM INTO writes into an empty file, which keeps the private mode made here.
+    crate::store::private::file(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut source = open_sqlite(db_file, true)
         .await
         .with_context(|| format!("cannot open {}", db_file.display()))?;
@@ -234,6 +237,8 @@ async fn backup_postgres(url: &str, output: &Path) -> Result<(), Failure> {
         let _ = std::fs::remove_file(output);
         return Err(anyhow::anyhow!("pg_dump failed ({status}); nothing was kept").into());
     }
+    crate::store::private::restrict_if_present(output)
+        .with_context(|| format!("cannot restrict {}", output.display()))?;
     crate::cli::output::line(format_args!(
         "backup written to {} (pg_dump custom format; restore with pg_restore)",
         output.display()
@@ -330,6 +335,8 @@ pub async fn restore_sqlite(
         let keep = with_suffix(db_file, ".pre-restore");
         let keep_partial = with_suffix(&keep, ".partial");
         let _ = std::fs::remove_file(&keep_partial);
+        crate::store::private::file(&keep_partial)
+            .with_context(|| format!("cannot create {}", keep_partial.display()))?;
         sqlx::query("VACUUM INTO $1")
             .bind(keep_partial.to_string_lossy().into_owned())
             .execute(&mut conn)
@@ -343,6 +350,9 @@ pub async fn restore_sqlite(
     let incoming = with_suffix(db_file, ".restore-partial");
     std::fs::copy(input, &incoming)
         .with_context(|| format!("cannot copy {} next to the database", input.display()))?;
+    // `copy` takes the backup file's mode; the database is private whatever that was.
+    crate::store::private::file(&incoming)
+        .with_context(|| format!("cannot restrict {}", incoming.display()))?;
     std::fs::File::open(&incoming)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot sync {}", incoming.display()))?;

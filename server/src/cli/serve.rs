@@ -53,6 +53,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"
         );
     }
+    crate::store::private::dir(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (mode 0700)",
+            settings.data_dir.display()
+        )
+    })?;
     ensure_workspace(&settings.data_dir);
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
     let _db_lock = crate::cli::server_lock::hold_for_server(&settings.database_url)?;

@@ -5,6 +5,7 @@
 //! databases have no lock file; stop the replicas by hand there.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -43,6 +44,7 @@ fn open(db_file: &Path) -> anyhow::Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::store::private::FILE_MODE)
         .open(&path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))
 }

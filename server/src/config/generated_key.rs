@@ -31,7 +31,7 @@ pub fn generated_jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
             Ok(secret)
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)?;
+            crate::store::private::dir(data_dir)?;
             let mut secret = vec![0u8; 48];
             rand::fill(&mut secret[..]);
             let tmp = data_dir.join(format!(".{GENERATED_JWT_FILE}.tmp"));

@@ -90,8 +90,11 @@ impl Audit {
                 let f = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(crate::store::private::FILE_MODE)
                     .open(&path)
                     .await?;
+                // An existing file keeps the mode it was created with; the trail is private.
+                crate::store::private::restrict_if_present(&path)?;
                 Some(Arc::new(Mutex::new(f)))
             }
             None => None,

@@ -180,13 +180,9 @@ impl Db {
                 .unwrap_or_default()
                 .to_string();
             if path != ":memory:" && !path.is_empty() {
-                if let Some(parent) = Path::new(&path).parent()
-                    && !parent.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("cannot create database directory {}", parent.display())
-                    })?;
-                }
+                crate::store::private::sqlite_files(Path::new(&path)).with_context(|| {
+                    format!("cannot create the database file {path} (mode 0600, directory 0700)")
+                })?;
                 if !url.contains("mode=") {
                     url.push(if url.contains('?') { '&' } else { '?' });
                     url.push_str("mode=rwc");

@@ -4,3 +4,4 @@
 pub(crate) mod audit;
 pub mod conversations;
 pub mod db;
+pub mod private;

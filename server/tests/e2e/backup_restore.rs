@@ -291,3 +291,36 @@ async fn postgres_backup_uses_pg_dump_and_restore_explains_pg_restore() {
         "the password must not be printed"
     );
 }
+
+/// Under the usual umask 022 (and a data directory that already existed 0755) the server's
+/// files are still private: the directory 0700, the database, its WAL, the audit log and a
+/// backup 0600.
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dirs = support::Dirs::new();
+    std::fs::set_permissions(dirs.data(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let audit_log = dirs.data().join("audit.log");
+    let server = ServerBuilder::default()
+        .dirs(dirs.clone())
+        .env("AI_AUDIT_LOG_PATH", audit_log.to_str().unwrap())
+        .start()
+        .await;
+    assert_eq!(
+        login_status(&server, "admin", support::ADMIN_PASSWORD).await,
+        200
+    );
+    let data = server.data_dir();
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for name in ["orchestrator.db", "orchestrator.db-wal", "audit.log"] {
+        let path = data.join(name);
+        assert!(path.exists(), "{name} was not written");
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+    let backup_dir = tempfile::tempdir().unwrap();
+    let backup = backup_dir.path().join("copy.db");
+    let out = run_backup(data.to_str().unwrap(), &backup);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&backup), 0o600, "backup");
+}
