@@ -71,6 +71,21 @@ impl AuditEvent {
     }
 }
 
+/// The longest text an audit field keeps, in bytes; longer text is cut at a character boundary
+/// and ends with a marker saying how long it was.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        return text;
+    }
+    let mut end = MAX_FIELD_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[truncated, {} bytes in all]", &text[..end], text.len())
+}
+
 #[derive(Clone)]
 pub struct Audit {
     db: Db,
@@ -105,16 +120,18 @@ impl Audit {
     /// Records an event. A storage failure is logged, never hidden and never
     /// turned into a failed request.
     pub async fn record(&self, event: AuditEvent) {
+        // Bounded once here, so the row, the log line and the file carry the same text and one
+        // request with a huge path cannot write megabytes to each of them.
         let row = AuditRow {
             id: 0,
             ts: now_ms(),
-            actor: event.actor,
-            ip: event.ip,
-            action: event.action,
-            target: event.target,
+            actor: bounded(event.actor),
+            ip: bounded(event.ip),
+            action: bounded(event.action),
+            target: bounded(event.target),
             outcome: event.outcome.as_str().into(),
-            reason: event.reason,
-            request_id: event.request_id,
+            reason: bounded(event.reason),
+            request_id: bounded(event.request_id),
         };
         tracing::info!(
             target: "audit",
@@ -139,5 +156,23 @@ impl Audit {
         if let Err(err) = self.db.insert_audit(&row).await {
             tracing::error!(error = %err, action = %row.action, "cannot store an audit row");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_fields_are_cut_at_a_character_boundary_with_a_marker() {
+        assert_eq!(bounded("short".into()), "short");
+        let exact = "x".repeat(MAX_FIELD_BYTES);
+        assert_eq!(bounded(exact.clone()), exact);
+        let long = format!("{}é{}", "a".repeat(MAX_FIELD_BYTES - 1), "b".repeat(5000));
+        let cut = bounded(long.clone());
+        assert!(cut.starts_with(&"a".repeat(MAX_FIELD_BYTES - 1)));
+        assert!(!cut.contains('é'), "the split character is dropped whole");
+        assert!(cut.ends_with(&format!("…[truncated, {} bytes in all]", long.len())));
+        assert!(cut.len() < MAX_FIELD_BYTES + 64);
     }
 }

@@ -320,3 +320,42 @@ async fn v3_environment_variables_override_the_policy() {
     assert_eq!(r.status(), 200);
     assert_eq!(open.health().await["auth_enabled"], false);
 }
+
+/// A read-only caller sending a 1.8 MB path costs kilobytes, not megabytes, in every audit sink:
+/// the database row, the audit log file and the server's log.
+#[tokio::test]
+async fn a_huge_tool_argument_is_truncated_in_every_audit_sink() {
+    let dirs = support::Dirs::new();
+    let audit_log = dirs.data().join("audit.log");
+    let server = ServerBuilder::default()
+        .dirs(dirs.clone())
+        .env("AI_AUDIT_LOG_PATH", audit_log.to_str().unwrap())
+        .start()
+        .await;
+    let admin = server.admin().await;
+    let reader = server
+        .create_user(&admin, "reader", "reader-password-1", &["read"])
+        .await;
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let (log_before, audit_before) = (size(&server.stderr), size(&audit_log));
+    let huge = format!("/tmp/{}", "a/".repeat(900_000));
+    let r = server
+        .post("/api/tools/read_file")
+        .bearer(&reader)
+        .json(&json!({"path": huge}))
+        .send()
+        .await;
+    assert!(
+        r.status().is_client_error() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    let rows = server.audit(&admin, "action=tool.read_file").await;
+    let row = rows.first().expect("the call is audited");
+    let target = row["target"].as_str().unwrap_or_default();
+    assert!(target.len() < 2048, "target kept {} bytes", target.len());
+    assert!(target.contains("truncated"), "{target}");
+    assert!(row["reason"].as_str().unwrap_or_default().len() < 2048);
+    let written = (size(&server.stderr) - log_before) + (size(&audit_log) - audit_before);
+    assert!(written < 64 * 1024, "{written} bytes written to the logs");
+}
