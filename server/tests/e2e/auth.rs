@@ -931,3 +931,39 @@ async fn unsafe_configurations_refuse_to_start() {
     assert!(!down.status.success());
     assert!(!down.stderr.is_empty());
 }
+
+/// Numeric fields have bounds: a key lifetime past ten years (or one whose expiry would not be a
+/// representable time) is refused with 422 instead of a key with an empty expiry.
+#[tokio::test]
+async fn api_key_lifetimes_are_bounded() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    for days in [0_u64, 3651, 2_147_483_648, 4_294_967_296] {
+        let r = server
+            .post("/api/auth/apikeys")
+            .bearer(&admin)
+            .json(&json!({"name": format!("k{days}"), "expires_in_days": days}))
+            .send()
+            .await;
+        assert_eq!(r.status(), 422, "{days} days");
+        let body: Value = r.json().await.unwrap();
+        assert!(body["detail"].is_string(), "{body}");
+    }
+    let far = server
+        .post("/api/auth/apikeys")
+        .bearer(&admin)
+        .json(&json!({"name": "far", "expires_at": "2999-01-01T00:00:00Z"}))
+        .send()
+        .await;
+    assert_eq!(far.status(), 422);
+    let r = server
+        .post("/api/auth/apikeys")
+        .bearer(&admin)
+        .json(&json!({"name": "ten-years", "expires_in_days": 3650}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let expires = created["expires_at"].as_str().unwrap_or_default();
+    assert!(expires.parse::<jiff::Timestamp>().is_ok(), "{created}");
+}

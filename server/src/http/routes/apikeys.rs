@@ -18,6 +18,10 @@ use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::db::{ApiKeyRow, now_ms};
 
+/// The longest lifetime a key can be given (ten years): far enough for any real rotation
+/// schedule, near enough that every expiry is a representable time.
+pub const MAX_LIFETIME_DAYS: u32 = 3650;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
@@ -26,10 +30,11 @@ pub struct CreateKey {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub scopes: Option<Scopes>,
-    /// Lifetime in days; no expiry when absent.
+    /// Lifetime in days (1–3650); no expiry when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
-    /// Absolute expiry (RFC 3339); wins over `expires_in_days`.
+    /// Absolute expiry (RFC 3339, at most 3650 days ahead); wins over `expires_in_days`.
     #[serde(default)]
     pub expires_at: Option<String>,
 }
@@ -121,10 +126,10 @@ pub async fn create_key(
                 .map_err(|_| ApiError::BadRequest("expires_at must be an RFC 3339 time".into()))?
                 .as_millisecond(),
         ),
-        (None, Some(0)) => {
-            return Err(ApiError::BadRequest(
-                "expires_in_days must be at least 1".into(),
-            ));
+        (None, Some(days)) if !(1..=MAX_LIFETIME_DAYS).contains(&days) => {
+            return Err(ApiError::Unprocessable(format!(
+                "expires_in_days must be between 1 and {MAX_LIFETIME_DAYS}"
+            )));
         }
         (None, Some(days)) => Some(now + i64::from(days) * 86_400_000),
         (None, None) => None,
@@ -133,6 +138,11 @@ pub async fn create_key(
         return Err(ApiError::BadRequest(
             "the expiry must be in the future".into(),
         ));
+    }
+    if expires_at.is_some_and(|t| t > now + i64::from(MAX_LIFETIME_DAYS) * 86_400_000) {
+        return Err(ApiError::Unprocessable(format!(
+            "the expiry must be at most {MAX_LIFETIME_DAYS} days ahead"
+        )));
     }
     let (key, hash, prefix) = api_keys::generate();
     let row = ApiKeyRow {
