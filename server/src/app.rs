@@ -93,6 +93,8 @@ async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow:
     let now = now_ms();
     let created = db
         .insert_user(&UserRow {
+            uid: crate::store::db::new_user_id(),
+            token_generation: 0,
             username: "admin".into(),
             password_hash: hash,
             scopes: Scopes::ADMIN,

@@ -10,10 +10,35 @@ use std::sync::{Mutex, RwLock};
 use crate::http::scopes::Scopes;
 use crate::store::db::{ApiKeyRow, Db, UserRow};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct UserState {
+    /// The stable user id tokens name.
+    pub uid: String,
+    /// Access tokens carry the generation they were issued in; older ones are refused.
+    pub token_generation: i64,
     pub scopes: Scopes,
     pub disabled: bool,
+}
+
+impl UserState {
+    fn of(user: &UserRow) -> UserState {
+        UserState {
+            uid: user.uid.clone(),
+            token_generation: user.token_generation,
+            scopes: user.scopes,
+            disabled: user.disabled,
+        }
+    }
+
+    /// Whether a token naming `uid` in `generation` still speaks for this user. A generation
+    /// newer than this view's comes from a replica that saw the change first (the view catches
+    /// up within its re-read interval); an older one predates a password change or disable.
+    pub fn accepts(&self, uid: &str, generation: i64) -> bool {
+        !self.disabled
+            && !self.uid.is_empty()
+            && self.uid == uid
+            && generation >= self.token_generation
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -54,17 +79,12 @@ impl Identities {
     /// happened meanwhile (the next round picks it up).
     pub async fn refresh(&self, db: &Db) -> Result<(), sqlx::Error> {
         let seen = self.changes.load(Ordering::SeqCst);
+        db.assign_missing_user_ids().await?;
         let users: HashMap<String, UserState> = db
             .list_users()
             .await?
             .into_iter()
-            .map(|u| {
-                let state = UserState {
-                    scopes: u.scopes,
-                    disabled: u.disabled,
-                };
-                (u.username, state)
-            })
+            .map(|u| (u.username.clone(), UserState::of(&u)))
             .collect();
         let keys: HashMap<String, KeyState> = db
             .list_api_keys(None)
@@ -95,18 +115,12 @@ impl Identities {
     }
 
     pub fn user(&self, username: &str) -> Option<UserState> {
-        read(&self.users).get(username).copied()
+        read(&self.users).get(username).cloned()
     }
 
     pub fn put_user(&self, user: &UserRow) {
         self.changed();
-        write(&self.users).insert(
-            user.username.clone(),
-            UserState {
-                scopes: user.scopes,
-                disabled: user.disabled,
-            },
-        );
+        write(&self.users).insert(user.username.clone(), UserState::of(user));
     }
 
     pub fn remove_user(&self, username: &str) {

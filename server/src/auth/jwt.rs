@@ -91,6 +91,12 @@ pub struct AccessClaims {
     pub scopes: Vec<String>,
     #[serde(rename = "type")]
     pub token_type: String,
+    /// The user's stable id: a user created again under the same name is not this one.
+    #[serde(default)]
+    pub uid: String,
+    /// The user's token generation at issue; a password change or disable bumps it.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// Why a token was refused (logged and audited; never contains the token).
@@ -123,11 +129,20 @@ fn now_secs() -> u64 {
     jiff::Timestamp::now().as_second().max(0) as u64
 }
 
+/// Who an access token speaks for: the name (`sub`, as v3 clients read it), the stable id and
+/// the token generation the server checks on every request.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub username: &'a str,
+    pub uid: &'a str,
+    pub generation: i64,
+}
+
 /// Signs an access token with the signing key; returns the token and its `jti`.
 pub fn issue(
     keys: &JwtKeys,
     settings: &JwtSettings,
-    username: &str,
+    subject: Subject<'_>,
     scopes: Vec<String>,
 ) -> anyhow::Result<(String, String)> {
     let key = keys
@@ -139,7 +154,7 @@ pub fn issue(
     rand::fill(&mut jti_bytes);
     let jti = hex::encode(jti_bytes);
     let claims = AccessClaims {
-        sub: username.to_string(),
+        sub: subject.username.to_string(),
         iss: settings.issuer.clone(),
         aud: settings.audience.clone(),
         exp: now + settings.access_ttl.as_secs(),
@@ -147,6 +162,8 @@ pub fn issue(
         jti: jti.clone(),
         scopes,
         token_type: "access".into(),
+        uid: subject.uid.to_string(),
+        generation: subject.generation,
     };
     let mut header = Header::new(settings.algorithm);
     header.kid = Some(key.kid.clone());
@@ -218,6 +235,8 @@ fn verify_until(
 #[derive(Clone, Debug)]
 pub struct Verified {
     pub sub: String,
+    pub uid: String,
+    pub generation: i64,
     pub scopes: crate::http::scopes::Scopes,
     valid_until: i64,
 }
@@ -262,6 +281,8 @@ impl VerifiedCache {
                     .filter_map(|s| crate::http::scopes::Scope::parse(s)),
             ),
             sub: claims.sub,
+            uid: claims.uid,
+            generation: claims.generation,
             valid_until,
         };
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -286,6 +307,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn subject(username: &str) -> Subject<'_> {
+        Subject {
+            username,
+            uid: "uid-1",
+            generation: 0,
+        }
+    }
+
     fn settings() -> JwtSettings {
         JwtSettings {
             algorithm: Algorithm::HS256,
@@ -308,7 +337,13 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_tampering_fails() {
-        let (token, jti) = issue(&keys(None), &settings(), "alice", vec!["read".into()]).unwrap();
+        let (token, jti) = issue(
+            &keys(None),
+            &settings(),
+            subject("alice"),
+            vec!["read".into()],
+        )
+        .unwrap();
         let claims = verify(&keys(None), &settings(), &token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.jti), ("alice", jti));
         let mut tampered = token.clone();
@@ -326,7 +361,13 @@ mod tests {
     #[test]
     fn the_cache_answers_only_for_the_exact_token_and_its_lifetime() {
         let cache = VerifiedCache::default();
-        let (token, _) = issue(&keys(None), &settings(), "alice", vec!["read".into()]).unwrap();
+        let (token, _) = issue(
+            &keys(None),
+            &settings(),
+            subject("alice"),
+            vec!["read".into()],
+        )
+        .unwrap();
         let first = cache.verify(&keys(None), &settings(), &token).unwrap();
         let again = cache.verify(&keys(None), &settings(), &token).unwrap();
         assert_eq!((first.sub.as_str(), again.sub.as_str()), ("alice", "alice"));
@@ -335,7 +376,8 @@ mod tests {
         tampered.push('x');
         assert!(cache.verify(&keys(None), &settings(), &tampered).is_err());
         let recently = crate::store::db::now_ms() - 1_000;
-        let (retired, _) = issue(&keys(Some(recently)), &settings(), "bob", vec![]).unwrap();
+        let (retired, _) =
+            issue(&keys(Some(recently)), &settings(), subject("bob"), vec![]).unwrap();
         let hit = cache
             .verify(&keys(Some(recently)), &settings(), &retired)
             .unwrap();
@@ -347,7 +389,7 @@ mod tests {
 
     #[test]
     fn retired_keys_stop_after_the_grace_period() {
-        let (token, _) = issue(&keys(None), &settings(), "alice", vec![]).unwrap();
+        let (token, _) = issue(&keys(None), &settings(), subject("alice"), vec![]).unwrap();
         let recently = crate::store::db::now_ms() - 1_000;
         assert!(verify(&keys(Some(recently)), &settings(), &token).is_ok());
         let long_ago = crate::store::db::now_ms() - 120_000;

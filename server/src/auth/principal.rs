@@ -133,6 +133,10 @@ fn access_token(state: &AppState, token: &str) -> AuthOutcome {
     if user.disabled {
         return AuthOutcome::Refused("user disabled");
     }
+    if !user.accepts(&claims.uid, claims.generation) {
+        // Another user of the same name, or a password change / disable since the token.
+        return AuthOutcome::Refused("token no longer valid for this user");
+    }
     AuthOutcome::Authenticated(Principal {
         username: claims.sub,
         scopes: claims.scopes.intersect(user.scopes),
@@ -170,8 +174,10 @@ fn api_key(state: &AppState, key: &str) -> AuthOutcome {
         if declared.expires_at.is_some_and(|t| t <= now) {
             return AuthOutcome::Refused("API key expired");
         }
+        // `declared:` cannot start a username (':' is not allowed in one), so a declared key
+        // never acts as, lists for or revokes on behalf of a user who shares its name.
         return AuthOutcome::Authenticated(Principal {
-            username: declared.name.clone(),
+            username: format!("declared:{}", declared.name),
             scopes: declared.scopes,
             auth_method: AuthMethod::DeclaredApiKey,
             key_id: Some(format!("declared:{}", declared.name)),

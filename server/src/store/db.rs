@@ -49,6 +49,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "v3 import",
         include_str!("../../migrations/sqlite/0002_v3_import.sql"),
     ),
+    (
+        3,
+        "user ids",
+        include_str!("../../migrations/sqlite/0003_user_ids.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -60,6 +65,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "v3 import",
         include_str!("../../migrations/postgres/0002_v3_import.sql"),
+    ),
+    (
+        3,
+        "user ids",
+        include_str!("../../migrations/postgres/0003_user_ids.sql"),
     ),
 ];
 
@@ -96,6 +106,10 @@ fn migrator(backend: Backend) -> Migrator {
 /// A user as stored.
 #[derive(Clone, Debug)]
 pub struct UserRow {
+    /// Stable id: a user created again under the same name gets a new one.
+    pub uid: String,
+    /// Bumped when the password changes or the user is disabled; access tokens carry it.
+    pub token_generation: i64,
     pub username: String,
     pub password_hash: String,
     pub scopes: Scopes,
@@ -124,9 +138,31 @@ pub struct RefreshRow {
     pub token_hash: String,
     pub family_id: String,
     pub username: String,
+    /// The user id the family was issued to; `None` for rows older than user ids.
+    pub uid: Option<String>,
+    /// The scopes the family was issued with; `None` (older rows): the user's scopes.
+    pub scopes: Option<Scopes>,
     pub used: bool,
     pub revoked: bool,
     pub expires_at: i64,
+}
+
+/// A refresh token to store: its hash and the family facts every token of the family repeats.
+#[derive(Clone, Debug)]
+pub struct NewRefresh<'a> {
+    pub token_hash: &'a str,
+    pub family_id: &'a str,
+    pub username: &'a str,
+    pub uid: &'a str,
+    pub scopes: Scopes,
+    pub expires_at: i64,
+}
+
+/// What happens to a deleted user's conversations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedData {
+    Delete,
+    ReassignTo(String),
 }
 
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -153,6 +189,13 @@ pub struct AuditFilter {
     pub until_ms: Option<i64>,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// A new random user id (32 hex digits).
+pub fn new_user_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    hex::encode(bytes)
 }
 
 fn b(v: bool) -> i64 {
@@ -237,6 +280,8 @@ impl Db {
 
     fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
         Ok(UserRow {
+            uid: row.try_get::<Option<String>, _>("uid")?.unwrap_or_default(),
+            token_generation: row.try_get("token_generation")?,
             username: row.try_get("username")?,
             password_hash: row.try_get("password_hash")?,
             scopes: Scopes::from_db(&row.try_get::<String, _>("scopes")?),
@@ -248,7 +293,7 @@ impl Db {
 
     pub async fn get_user(&self, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT username, password_hash, scopes, disabled, created_at, updated_at FROM users WHERE username = $1",
+            "SELECT uid, token_generation, username, password_hash, scopes, disabled, created_at, updated_at FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -258,7 +303,7 @@ impl Db {
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT username, password_hash, scopes, disabled, created_at, updated_at FROM users ORDER BY username",
+            "SELECT uid, token_generation, username, password_hash, scopes, disabled, created_at, updated_at FROM users ORDER BY username",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -268,8 +313,8 @@ impl Db {
     /// Inserts a user; `Ok(false)` when the name is taken.
     pub async fn insert_user(&self, user: &UserRow) -> Result<bool, sqlx::Error> {
         let result = sqlx::query(
-            "INSERT INTO users (username, password_hash, scopes, disabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING",
+            "INSERT INTO users (username, password_hash, scopes, disabled, created_at, updated_at, uid, token_generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (username) DO NOTHING",
         )
         .bind(&user.username)
         .bind(&user.password_hash)
@@ -277,6 +322,12 @@ impl Db {
         .bind(b(user.disabled))
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(if user.uid.is_empty() {
+            new_user_id()
+        } else {
+            user.uid.clone()
+        })
+        .bind(user.token_generation)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -284,21 +335,77 @@ impl Db {
 
     pub async fn update_user(&self, user: &UserRow) -> Result<bool, sqlx::Error> {
         let result = sqlx::query(
-            "UPDATE users SET password_hash = $2, scopes = $3, disabled = $4, updated_at = $5 WHERE username = $1",
+            "UPDATE users SET password_hash = $2, scopes = $3, disabled = $4, updated_at = $5, token_generation = $6 \
+             WHERE username = $1",
         )
         .bind(&user.username)
         .bind(&user.password_hash)
         .bind(user.scopes.to_db())
         .bind(b(user.disabled))
         .bind(user.updated_at)
+        .bind(user.token_generation)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
     }
 
-    /// Deletes a user with its keys and refresh tokens, all or nothing.
-    pub async fn delete_user(&self, username: &str) -> Result<bool, sqlx::Error> {
+    /// Gives every user without an id one (rows written before ids existed, or by an import).
+    pub async fn assign_missing_user_ids(&self) -> Result<u64, sqlx::Error> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE users SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL OR uid = ''"
+            }
+            Backend::Postgres => {
+                "UPDATE users SET uid = md5(random()::text || clock_timestamp()::text || username) \
+                 WHERE uid IS NULL OR uid = ''"
+            }
+        };
+        let result = sqlx::query(sql).execute(&self.pool).await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Bumps a user's token generation (access tokens issued before stop working); returns the
+    /// new value, `None` when the user does not exist.
+    pub async fn bump_token_generation(&self, username: &str) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query(
+            "UPDATE users SET token_generation = token_generation + 1 WHERE username = $1 \
+             RETURNING token_generation",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get::<i64, _>(0)).transpose()
+    }
+
+    /// Deletes a user with its keys and refresh tokens, and deletes or hands over its
+    /// conversations, all or nothing.
+    pub async fn delete_user(
+        &self,
+        username: &str,
+        owned: &OwnedData,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        match owned {
+            OwnedData::Delete => {
+                sqlx::query(
+                    "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE owner = $1)",
+                )
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM conversations WHERE owner = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            OwnedData::ReassignTo(heir) => {
+                sqlx::query("UPDATE conversations SET owner = $2 WHERE owner = $1")
+                    .bind(username)
+                    .bind(heir)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         sqlx::query("DELETE FROM api_keys WHERE owner = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -427,30 +534,59 @@ impl Db {
 
     // ---- refresh tokens ----
 
-    pub async fn insert_refresh(
-        &self,
-        token_hash: &str,
-        family_id: &str,
-        username: &str,
-        expires_at: i64,
+    pub async fn insert_refresh(&self, token: &NewRefresh<'_>) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_refresh_in(&mut conn, token).await
+    }
+
+    async fn insert_refresh_in(
+        conn: &mut sqlx::AnyConnection,
+        token: &NewRefresh<'_>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, username, used, revoked, created_at, expires_at) \
-             VALUES ($1, $2, $3, 0, 0, $4, $5)",
+            "INSERT INTO refresh_tokens (token_hash, family_id, username, used, revoked, created_at, expires_at, uid, scopes) \
+             VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7)",
         )
-        .bind(token_hash)
-        .bind(family_id)
-        .bind(username)
+        .bind(token.token_hash)
+        .bind(token.family_id)
+        .bind(token.username)
         .bind(now_ms())
-        .bind(expires_at)
-        .execute(&self.pool)
+        .bind(token.expires_at)
+        .bind(token.uid)
+        .bind(token.scopes.to_db())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
 
+    /// Spends `old_hash` and stores its successor in one transaction: `false` (and nothing
+    /// stored) when the old token was already spent or revoked. Because the successor is written
+    /// before the spend commits, a concurrent redeemer that loses waits for it, and the family
+    /// revocation it then performs also covers the successor.
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        next: &NewRefresh<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND revoked = 0",
+        )
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::insert_refresh_in(&mut tx, next).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn get_refresh(&self, token_hash: &str) -> Result<Option<RefreshRow>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT token_hash, family_id, username, used, revoked, expires_at FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT token_hash, family_id, username, uid, scopes, used, revoked, expires_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -460,6 +596,10 @@ impl Db {
                 token_hash: row.try_get("token_hash")?,
                 family_id: row.try_get("family_id")?,
                 username: row.try_get("username")?,
+                uid: row.try_get("uid")?,
+                scopes: row
+                    .try_get::<Option<String>, _>("scopes")?
+                    .map(|s| Scopes::from_db(&s)),
                 used: row.try_get::<i64, _>("used")? != 0,
                 revoked: row.try_get::<i64, _>("revoked")? != 0,
                 expires_at: row.try_get("expires_at")?,

@@ -25,6 +25,20 @@ fn claims(sub: &str) -> Value {
     })
 }
 
+/// The claims of a token the server issued (its subject's name, id and token generation), with
+/// a fresh lifetime: forging from them gives tokens that fail only for the attack they carry.
+fn claims_for(issued: &str) -> Value {
+    let payload = issued.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let real: Value = serde_json::from_slice(&bytes).unwrap();
+    let mut c = claims(real["sub"].as_str().unwrap());
+    c["uid"] = real["uid"].clone();
+    c["generation"] = real["generation"].clone();
+    c
+}
+
 fn forge(alg: Algorithm, kid: &str, secret: &[u8], claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
@@ -211,14 +225,15 @@ async fn users_scopes_and_disabling_take_effect_at_once() {
         .await;
     assert_eq!(r.status(), 401);
 
-    // Re-enable and raise scopes: the same token now carries only what it was issued with.
+    // Re-enable and raise scopes: a token issued before the disable stays dead (the disable
+    // moved the user's token generation on); a new login carries the new scopes.
     assert_eq!(
         patch(json!({"disabled": false, "scopes": ["read", "write"]}))
             .await
             .status(),
         200
     );
-    assert_eq!(status_with(&server, "/api/auth/me", &bob).await, 200);
+    assert_eq!(status_with(&server, "/api/auth/me", &bob).await, 401);
     // Lower scopes: the token loses them at once.
     let bob_rw = server.login("bob", "bob-password-1").await.access;
     let me = server.get_json("/api/auth/me", &bob_rw).await;
@@ -392,13 +407,14 @@ async fn jwt_attacks_are_refused() {
         status_with(&server, "/api/auth/me", &admin.access).await,
         200
     );
+    let issued = admin.access.clone();
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
 
     let good = forge(
         Algorithm::HS256,
         "env",
         JWT_SECRET.as_bytes(),
-        &claims("admin"),
+        &claims_for(&issued),
     );
     assert_eq!(
         status_with(&server, "/api/auth/me", &good).await,
@@ -411,7 +427,7 @@ async fn jwt_attacks_are_refused() {
     let none = format!(
         "{}.{}.",
         b64(&json!({"alg": "none", "typ": "JWT", "kid": "env"})),
-        b64(&claims("admin"))
+        b64(&claims_for(&issued))
     );
     attacks.push(("alg none", none));
     // Another algorithm with the same secret.
@@ -421,12 +437,12 @@ async fn jwt_attacks_are_refused() {
             Algorithm::HS512,
             "env",
             JWT_SECRET.as_bytes(),
-            &claims("admin"),
+            &claims_for(&issued),
         ),
     ));
     // Tampered payload with the original signature.
     let parts: Vec<&str> = admin.access.split('.').collect();
-    let mut payload = claims("admin");
+    let mut payload = claims_for(&issued);
     payload["sub"] = json!("someone-else");
     attacks.push((
         "tampered",
@@ -439,11 +455,11 @@ async fn jwt_attacks_are_refused() {
             Algorithm::HS256,
             "env",
             b"another-secret-of-32-bytes-or-more!!",
-            &claims("admin"),
+            &claims_for(&issued),
         ),
     ));
     // Expired beyond leeway.
-    let mut expired = claims("admin");
+    let mut expired = claims_for(&issued);
     expired["exp"] = json!(now() - 120);
     expired["iat"] = json!(now() - 3600);
     attacks.push((
@@ -456,7 +472,7 @@ async fn jwt_attacks_are_refused() {
         ("wrong aud", "aud", json!("evil")),
         ("refresh type", "type", json!("refresh")),
     ] {
-        let mut c = claims("admin");
+        let mut c = claims_for(&issued);
         c[field] = value;
         attacks.push((
             name,
@@ -469,10 +485,10 @@ async fn jwt_attacks_are_refused() {
             Algorithm::HS256,
             "k9",
             JWT_SECRET.as_bytes(),
-            &claims("admin"),
+            &claims_for(&issued),
         ),
     ));
-    let mut no_jti = claims("admin");
+    let mut no_jti = claims_for(&issued);
     no_jti.as_object_mut().unwrap().remove("jti");
     attacks.push((
         "no jti",
@@ -527,8 +543,8 @@ async fn rotated_keys_verify_until_the_grace_period_ends() {
     let header = jsonwebtoken::decode_header(&issued).unwrap();
     assert_eq!(header.kid.as_deref(), Some("k3"));
     assert_eq!(header.alg, Algorithm::HS256);
-    let old = forge(Algorithm::HS256, "k1", &[1; 32], &claims("admin"));
-    let recent = forge(Algorithm::HS256, "k2", &[2; 32], &claims("admin"));
+    let old = forge(Algorithm::HS256, "k1", &[1; 32], &claims_for(&issued));
+    let recent = forge(Algorithm::HS256, "k2", &[2; 32], &claims_for(&issued));
     assert_eq!(
         status_with(&server, "/api/auth/me", &old).await,
         401,

@@ -11,6 +11,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 use support::{ServerBuilder, TestServer, cli};
 
+/// The schema version this build migrates to.
+fn latest() -> i64 {
+    ai_orchestrator::store::db::latest_schema_version(ai_orchestrator::store::db::Backend::Sqlite)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -116,7 +121,7 @@ async fn backup_online_then_restore_gives_exactly_the_backed_up_state() {
     let out = run_backup(&data_arg, &backup);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("schema version 2"),
+        stdout(&out).contains(&format!("schema version {}", latest())),
         "{}",
         stdout(&out)
     );
@@ -208,7 +213,10 @@ async fn restore_refuses_newer_schemas_and_foreign_files() {
     .unwrap();
     conn.close().await.unwrap();
     let out = run_restore(data_arg, &newer);
-    assert_refused(&out, "schema version 999, newer than this build's 2");
+    assert_refused(
+        &out,
+        &format!("schema version 999, newer than this build's {}", latest()),
+    );
 
     let text = dir.path().join("notes.txt");
     std::fs::write(

@@ -88,7 +88,7 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
     .await;
     assert_eq!(status, 200, "{body}");
     let admin_a = body["access_token"].as_str().unwrap().to_string();
-    let (status, _) = post_json(
+    let (status, body) = post_json(
         &a,
         "/api/auth/password",
         Some(&admin_a),
@@ -96,6 +96,8 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
     )
     .await;
     assert_eq!(status, 200);
+    // Tokens from before the change died with it; the answer carries a new pair.
+    let admin_a = body["access_token"].as_str().unwrap().to_string();
     let admin_b = b.admin().await;
 
     // A user created on A logs in on B, by form and by JSON.

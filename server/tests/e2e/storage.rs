@@ -5,12 +5,16 @@
 use crate::support::backends;
 use ai_orchestrator::http::scopes::{Scope, Scopes};
 use ai_orchestrator::store::conversations::NewMessage;
-use ai_orchestrator::store::db::{ApiKeyRow, AuditFilter, AuditRow, Db, UserRow};
+use ai_orchestrator::store::db::{
+    ApiKeyRow, AuditFilter, AuditRow, Db, NewRefresh, OwnedData, UserRow,
+};
 use backends::Backend;
 use serde_json::json;
 
 fn user(name: &str, scopes: Scopes, at: i64) -> UserRow {
     UserRow {
+        uid: format!("uid-{name}"),
+        token_generation: 0,
         username: name.into(),
         password_hash: format!("hash-of-{name}"),
         scopes,
@@ -144,13 +148,49 @@ async fn scenario(db: &Db) -> Vec<String> {
     note(format!("k1 {:?}", k1.last_used_at));
 
     // Refresh tokens: single use, family revocation, per-user revocation, purge.
-    db.insert_refresh("h1", "fam", "alice", i64::MAX / 4)
+    let token =
+        |hash: &'static str, family: &'static str, username: &'static str, expires_at| NewRefresh {
+            token_hash: hash,
+            family_id: family,
+            username,
+            uid: "uid",
+            scopes: Scopes::of([Scope::Read]),
+            expires_at,
+        };
+    db.insert_refresh(&token("h1", "fam", "alice", i64::MAX / 4))
         .await
         .unwrap();
-    db.insert_refresh("h2", "fam", "alice", i64::MAX / 4)
+    db.insert_refresh(&token("h2", "fam", "alice", i64::MAX / 4))
         .await
         .unwrap();
-    db.insert_refresh("h3", "other", "Zed", 5).await.unwrap();
+    db.insert_refresh(&token("h3", "other", "Zed", 5))
+        .await
+        .unwrap();
+    let stored = db.get_refresh("h2").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.uid.as_deref(), stored.scopes),
+        (Some("uid"), Some(Scopes::of([Scope::Read])))
+    );
+    // Rotation spends the old token and stores its successor, or does neither.
+    db.insert_refresh(&token("r1", "rot", "alice", i64::MAX / 4))
+        .await
+        .unwrap();
+    assert!(
+        db.rotate_refresh("r1", &token("r2", "rot", "alice", i64::MAX / 4))
+            .await
+            .unwrap()
+    );
+    assert!(db.get_refresh("r1").await.unwrap().unwrap().used);
+    assert!(
+        !db.rotate_refresh("r1", &token("r3", "rot", "alice", i64::MAX / 4))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.get_refresh("r3").await.unwrap().is_none(),
+        "no successor for a spent token"
+    );
+    assert_eq!(db.revoke_refresh_family("rot").await.unwrap(), 2);
     assert!(db.consume_refresh("h1").await.unwrap());
     assert!(
         !db.consume_refresh("h1").await.unwrap(),
@@ -262,7 +302,7 @@ async fn scenario(db: &Db) -> Vec<String> {
     assert!(db.messages(&c1.id).await.unwrap().is_empty());
     note("conversations ok".into());
 
-    assert!(db.delete_user("alice").await.unwrap());
+    assert!(db.delete_user("alice", &OwnedData::Delete).await.unwrap());
     assert!(
         db.list_api_keys(Some("alice")).await.unwrap().is_empty(),
         "keys go with their user"

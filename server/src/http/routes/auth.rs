@@ -8,13 +8,14 @@ use axum::{Extension, Form, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::identity::UserState;
 use crate::auth::refresh::{self, RefreshOutcome};
 use crate::auth::{AuthMethod, Principal, jwt, passwords};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::scopes::Scopes;
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
-use crate::store::db::now_ms;
+use crate::store::db::{NewRefresh, now_ms};
 
 /// OAuth2 password form or JSON.
 #[derive(Deserialize, ToSchema)]
@@ -91,24 +92,50 @@ async fn login_body(state: &AppState, req: Request) -> ApiResult<LoginRequest> {
     }
 }
 
-/// Issues an access token and a refresh token in `family`.
+fn refresh_ttl_ms(state: &AppState) -> i64 {
+    i64::try_from(state.settings.jwt.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Issues an access token for `user` and a refresh token opening a new family with `scopes`.
 pub async fn issue_pair(
     state: &AppState,
     username: &str,
+    user: &UserState,
     scopes: Scopes,
-    family: &str,
+) -> ApiResult<TokenResponse> {
+    let (refresh_token, hash) = refresh::generate();
+    let family = refresh::new_family();
+    state
+        .db
+        .insert_refresh(&NewRefresh {
+            token_hash: &hash,
+            family_id: &family,
+            username,
+            uid: &user.uid,
+            scopes,
+            expires_at: now_ms().saturating_add(refresh_ttl_ms(state)),
+        })
+        .await?;
+    token_response(state, username, user, scopes, refresh_token)
+}
+
+/// The login/refresh answer: a new access token beside `refresh_token`.
+fn token_response(
+    state: &AppState,
+    username: &str,
+    user: &UserState,
+    scopes: Scopes,
+    refresh_token: String,
 ) -> ApiResult<TokenResponse> {
     let snapshot = state.snapshot();
     let names = scopes.names().into_iter().map(String::from).collect();
-    let (access_token, _jti) = jwt::issue(&snapshot.jwt, &state.settings.jwt, username, names)
+    let subject = jwt::Subject {
+        username,
+        uid: &user.uid,
+        generation: user.token_generation,
+    };
+    let (access_token, _jti) = jwt::issue(&snapshot.jwt, &state.settings.jwt, subject, names)
         .map_err(ApiError::internal)?;
-    let (refresh_token, hash) = refresh::generate();
-    let expires_at = now_ms()
-        + i64::try_from(state.settings.jwt.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2);
-    state
-        .db
-        .insert_refresh(&hash, family, username, expires_at)
-        .await?;
     Ok(TokenResponse {
         access_token,
         refresh_token,
@@ -185,7 +212,10 @@ pub async fn login(
             wanted.intersect(user.scopes)
         }
     };
-    let mut pair = issue_pair(&state, &user.username, scopes, &refresh::new_family()).await?;
+    let Some(view) = state.identities.user(&user.username) else {
+        return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
+    };
+    let mut pair = issue_pair(&state, &user.username, &view, scopes).await?;
     if must_change {
         pair.warning = Some(crate::http::routes::password::WEAK_PASSWORD_WARNING.into());
     }
@@ -208,21 +238,30 @@ pub async fn refresh_tokens(
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let refused = || ApiError::Unauthorized("Invalid refresh token".into());
-    let outcome =
-        refresh::redeem(&state.db, &state.identities, &body.refresh_token, now_ms()).await?;
+    let outcome = refresh::redeem(
+        &state.db,
+        &state.identities,
+        &body.refresh_token,
+        now_ms(),
+        refresh_ttl_ms(&state),
+    )
+    .await?;
     let (event, error) = match outcome {
         RefreshOutcome::Rotated {
             username,
+            user,
             scopes,
             family_id,
+            refresh_token,
         } => {
-            let pair = issue_pair(&state, &username, scopes, &family_id).await?;
+            let pair = token_response(&state, &username, &user, scopes, refresh_token)?;
             state
                 .audit
                 .record(
                     AuditEvent::new("auth.refresh", Outcome::Success)
                         .context(&ctx)
-                        .actor(&username),
+                        .actor(&username)
+                        .target(format!("family {family_id}")),
                 )
                 .await;
             return Ok(Json(pair));

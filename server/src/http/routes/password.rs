@@ -12,13 +12,22 @@ use utoipa::ToSchema;
 
 use crate::auth::{Principal, passwords};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::routes::auth::Message;
+use crate::http::routes::auth::{TokenResponse, issue_pair};
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::db::{Db, UserRow, now_ms};
 
 pub const WEAK_PASSWORD_WARNING: &str =
     "This account uses the old default password; change it now with POST /api/auth/password";
+
+/// The answer to a password change: tokens issued before it no longer work, so the caller gets
+/// a fresh pair (same scopes as the credentials it called with).
+#[derive(serde::Serialize, ToSchema)]
+pub struct PasswordChanged {
+    pub message: String,
+    #[serde(flatten)]
+    pub tokens: TokenResponse,
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,14 +97,14 @@ pub async fn after_login(
 
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePassword,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Message), (status = 400, description = "new password refused"),
+    responses((status = 200, body = PasswordChanged, description = "changed; tokens issued before no longer work"), (status = 400, description = "new password refused"),
         (status = 401, description = "current password wrong"), (status = 429, description = "too many failures")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     principal: Principal,
     Json(body): Json<ChangePassword>,
-) -> ApiResult<Json<Message>> {
+) -> ApiResult<Json<PasswordChanged>> {
     let username = principal.username.clone();
     let ip = ctx.client_ip.to_string();
     if let Some(retry_after) = state.login_guard.locked(&username, &ip) {
@@ -130,8 +139,10 @@ pub async fn change_password(
         ));
     }
     let hash = passwords::hash(body.new_password).await?;
+    // The token generation moves on: every access token issued before dies at once.
     let result = sqlx::query(
-        "UPDATE users SET password_hash = $2, weak_password_hash = NULL, updated_at = $3 WHERE username = $1",
+        "UPDATE users SET password_hash = $2, weak_password_hash = NULL, updated_at = $3, \
+         token_generation = token_generation + 1 WHERE username = $1",
     )
     .bind(&username)
     .bind(&hash)
@@ -142,6 +153,9 @@ pub async fn change_password(
         return Err(ApiError::unauthorized());
     }
     let revoked = state.db.revoke_refresh_for_user(&username).await?;
+    if let Some(updated) = state.db.get_user(&username).await? {
+        state.identities.put_user(&updated);
+    }
     state.login_guard.record_success(&username);
     state
         .audit
@@ -150,8 +164,14 @@ pub async fn change_password(
             &format!("{revoked} refresh tokens revoked"),
         ))
         .await;
-    Ok(Json(Message {
-        message: "Password changed; log in again on other devices".into(),
+    let Some(view) = state.identities.user(&username) else {
+        return Err(ApiError::unauthorized());
+    };
+    // The caller's own tokens died with the change; it gets a new pair with the same scopes.
+    let pair = issue_pair(&state, &username, &view, principal.scopes).await?;
+    Ok(Json(PasswordChanged {
+        message: "Password changed; other sessions must log in again".into(),
+        tokens: pair,
     }))
 }
 

@@ -1,7 +1,7 @@
 //! `/api/auth/users` (admin): create, list, disable, change scopes, reset password, delete.
 
 use crate::http::extract::Json;
-use crate::http::extract::Path;
+use crate::http::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
@@ -15,7 +15,7 @@ use crate::http::routes::rfc3339;
 use crate::http::scopes::{Scope, Scopes};
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
-use crate::store::db::{UserRow, now_ms};
+use crate::store::db::{OwnedData, UserRow, now_ms};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +91,8 @@ pub async fn create_user(
     }
     let now = now_ms();
     let user = UserRow {
+        uid: crate::store::db::new_user_id(),
+        token_generation: 0,
         username: body.username.clone(),
         password_hash: passwords::hash(body.password).await?,
         scopes,
@@ -184,6 +186,10 @@ pub async fn update_user(
         changes.push("password reset".into());
     }
     user.updated_at = now_ms();
+    if password_reset || body.disabled == Some(true) {
+        // Access tokens issued before stop working at once.
+        user.token_generation += 1;
+    }
     if !state.db.update_user(&user).await? {
         return Err(ApiError::NotFound(format!("user {username:?} not found")));
     }
@@ -204,22 +210,60 @@ pub async fn update_user(
     Ok(Json(UserOut::from(&user)))
 }
 
+/// What to do with the conversations of the user being deleted.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// `delete` (default) or `reassign`.
+    pub conversations: Option<String>,
+    /// With `conversations=reassign`: the existing user who receives them.
+    pub to: Option<String>,
+}
+
 #[utoipa::path(delete, path = "/api/auth/users/{username}", tag = "users",
-    params(("username" = String, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "deleted with its keys and tokens"), (status = 404, description = "no such user")))]
+    params(("username" = String, Path), DeleteQuery), security(("bearer" = [])),
+    responses((status = 204, description = "deleted with its keys and tokens; its conversations deleted or handed over"),
+        (status = 404, description = "no such user"), (status = 422, description = "bad conversations/to")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     principal: Principal,
     Path(username): Path<String>,
+    Query(query): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     principal.require(Scope::Admin)?;
     if username == principal.username {
         return Err(ApiError::BadRequest("you cannot delete yourself".into()));
     }
-    if !state.db.delete_user(&username).await? {
+    let owned = match (query.conversations.as_deref(), query.to) {
+        (None | Some("delete"), None) => OwnedData::Delete,
+        (Some("reassign"), Some(heir)) => {
+            if heir == username || state.db.get_user(&heir).await?.is_none() {
+                return Err(ApiError::Unprocessable(format!(
+                    "cannot hand the conversations to {heir:?}: name another existing user"
+                )));
+            }
+            OwnedData::ReassignTo(heir)
+        }
+        (Some("reassign"), None) => {
+            return Err(ApiError::Unprocessable(
+                "conversations=reassign needs to=<username>".into(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "conversations must be `delete` (the default) or `reassign` with to=<username>"
+                    .into(),
+            ));
+        }
+    };
+    if !state.db.delete_user(&username, &owned).await? {
         return Err(ApiError::NotFound(format!("user {username:?} not found")));
     }
+    let fate = match &owned {
+        OwnedData::Delete => "conversations deleted".to_string(),
+        OwnedData::ReassignTo(heir) => format!("conversations handed to {heir}"),
+    };
     state.identities.remove_user(&username);
     state
         .audit
@@ -227,7 +271,8 @@ pub async fn delete_user(
             AuditEvent::new("user.delete", Outcome::Success)
                 .context(&ctx)
                 .actor(principal.identity())
-                .target(&username),
+                .target(&username)
+                .reason(fate),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
