@@ -21,7 +21,7 @@ pub struct UserState {
 }
 
 impl UserState {
-    fn of(user: &UserRow) -> UserState {
+    pub fn of(user: &UserRow) -> UserState {
         UserState {
             uid: user.uid.clone(),
             token_generation: user.token_generation,

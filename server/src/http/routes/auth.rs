@@ -212,9 +212,8 @@ pub async fn login(
             wanted.intersect(user.scopes)
         }
     };
-    let Some(view) = state.identities.user(&user.username) else {
-        return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
-    };
+    // From the row just read: another replica may have created the user moments ago.
+    let view = UserState::of(&user);
     let mut pair = issue_pair(&state, &user.username, &view, scopes).await?;
     if must_change {
         pair.warning = Some(crate::http::routes::password::WEAK_PASSWORD_WARNING.into());
