@@ -2,7 +2,7 @@
 //! each stage is judged against the allowlist, its argument rules and the
 //! path rules for every argument that names a file.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +12,21 @@ use serde::{Serialize, Serializer};
 use crate::document::{CommandPolicy, CommandRule, WriteTargets};
 use crate::interpreters::inline_code_flag;
 use crate::paths::{Access, PathRules, normalize, resolve};
+use crate::profiles::{self, Analysis, Profile, Risk};
 use crate::shell;
+
+/// How deep wrappers may nest (`env nice timeout 5 ls`).
+const MAX_WRAPPER_DEPTH: usize = 4;
+
+/// What the server runs for one pipeline stage: the final argv, with the
+/// arguments the server adds (`sed --sandbox`, git's safety settings), and
+/// the environment it adds to the scrubbed one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunStage {
+    pub argv: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
 
 /// Programs refused whatever the policy says: they run other programs with
 /// other privileges or as shell built-ins.
@@ -40,6 +54,11 @@ pub struct CommandDecision {
     pub max_runtime: Duration,
     /// Output kept per stream.
     pub max_output_bytes: u64,
+    /// What the server runs when allowed: one entry per stage (empty when denied).
+    pub run: Vec<RunStage>,
+    /// Programs of the line that have no profile, judged by the generic rules only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unprofiled: Vec<String>,
 }
 
 fn as_seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -72,6 +91,9 @@ struct CompiledRule {
     writes: WriteTargets,
     write_flags: Vec<String>,
     allow_inline: Vec<Vec<String>>,
+    allow_options: Vec<String>,
+    /// `allowOptions` as getopt extras: `(spelling, takes a value)`.
+    extra_options: Vec<(String, bool)>,
     max_runtime: u64,
     max_output: u64,
 }
@@ -106,7 +128,23 @@ struct StageAllowed {
     rule: String,
     max_runtime: u64,
     max_output: u64,
+    run: RunStage,
+    unprofiled: Vec<String>,
 }
+
+/// What a stage is judged with.
+#[derive(Clone, Copy)]
+struct Judge<'a> {
+    /// `None` when only the rules are evaluated (benchmarks).
+    paths: Option<&'a PathRules>,
+    /// Standard input comes from a previous stage.
+    piped: bool,
+    depth: usize,
+}
+
+/// A working directory is judged by the deny globs as if it were a file
+/// inside itself: a name no glob but one matching everything below it matches.
+const INSIDE_PROBE: &str = "\0";
 
 /// Matches a flag as the policy names it: a long flag exactly or as
 /// `--flag=value`, a single-letter flag also inside a cluster (`-r` in `-rf`).
@@ -176,8 +214,14 @@ impl CommandRules {
         })
     }
 
-    /// Judges a command line run in `cwd`.
-    pub(crate) fn check(&self, line: &str, cwd: &Path, paths: &PathRules) -> CommandDecision {
+    /// Judges a command line run in `cwd`; without `paths` only the rules
+    /// are evaluated, no path is resolved.
+    pub(crate) fn check(
+        &self,
+        line: &str,
+        cwd: &Path,
+        paths: Option<&PathRules>,
+    ) -> CommandDecision {
         let mut decision = CommandDecision {
             allowed: false,
             command: line.to_owned(),
@@ -187,6 +231,8 @@ impl CommandRules {
             reason: String::new(),
             max_runtime: Duration::from_secs(self.max_runtime),
             max_output_bytes: self.max_output,
+            run: Vec::new(),
+            unprofiled: Vec::new(),
         };
         let stages = match shell::split(line) {
             Ok(stages) => stages,
@@ -217,14 +263,37 @@ impl CommandRules {
             );
             return decision;
         }
+        if let Some(paths) = paths
+            && let Some(rule) = working_directory_denied(cwd, paths)
+        {
+            decision.reason = format!(
+                "the working directory `{}` is refused: a file inside it matches the deny glob {rule}",
+                cwd.display()
+            );
+            decision.rule = rule;
+            return decision;
+        }
         let mut rules = Vec::with_capacity(decision.stages.len());
+        let mut run = Vec::with_capacity(decision.stages.len());
+        let mut unprofiled: Vec<String> = Vec::new();
         let (mut runtime, mut output) = (self.max_runtime, self.max_output);
-        for stage in &decision.stages {
-            match self.check_stage(stage, cwd, paths) {
+        for (k, stage) in decision.stages.iter().enumerate() {
+            let judge = Judge {
+                paths,
+                piped: k > 0,
+                depth: 0,
+            };
+            match self.check_stage(stage, cwd, judge) {
                 Ok(ok) => {
                     rules.push(ok.rule);
                     runtime = runtime.min(ok.max_runtime);
                     output = output.min(ok.max_output);
+                    run.push(ok.run);
+                    for name in ok.unprofiled {
+                        if !unprofiled.contains(&name) {
+                            unprofiled.push(name);
+                        }
+                    }
                 }
                 Err(d) => {
                     decision.rule = d.rule;
@@ -234,6 +303,8 @@ impl CommandRules {
             }
         }
         decision.allowed = true;
+        decision.run = run;
+        decision.unprofiled = unprofiled;
         decision.rule = rules.join(" | ");
         decision.reason = format!("allowed by {}", decision.rule);
         decision.max_runtime = Duration::from_secs(runtime);
@@ -274,7 +345,7 @@ impl CommandRules {
         &self,
         argv: &[String],
         cwd: &Path,
-        paths: &PathRules,
+        judge: Judge<'_>,
     ) -> Result<StageAllowed, Denial> {
         let Some((program, args)) = argv.split_first() else {
             return Err(denial("commands", "empty command"));
@@ -305,12 +376,32 @@ impl CommandRules {
             rule: label.clone(),
             max_runtime: rule.max_runtime,
             max_output: rule.max_output,
+            run: RunStage {
+                argv: argv.to_vec(),
+                env: BTreeMap::new(),
+            },
+            unprofiled: Vec::new(),
         };
+        let exact_inline = rule
+            .allow_inline
+            .iter()
+            .position(|line| line.first().map(String::as_str) == Some(name) && line[1..] == *args);
+
+        if let Some(profile) = profiles::profile(name) {
+            return self.check_profiled(
+                profile,
+                rule,
+                name,
+                argv,
+                cwd,
+                judge,
+                exact_inline,
+                allowed,
+            );
+        }
 
         if let Some(flag) = inline_code_flag(name, args) {
-            if let Some(k) = rule.allow_inline.iter().position(|line| {
-                line.first().map(String::as_str) == Some(name) && line[1..] == *args
-            }) {
+            if let Some(k) = exact_inline {
                 return Ok(StageAllowed {
                     rule: format!("commands.allow[{index}].allowInline[{k}]"),
                     ..allowed
@@ -325,17 +416,7 @@ impl CommandRules {
             ));
         }
 
-        for arg in args {
-            if let Some(k) = rule.deny_args.matches(arg.as_str()).into_iter().min() {
-                return Err(denial(
-                    format!(
-                        "commands.allow[{index}].denyArgs[{k}] ({})",
-                        rule.deny_args_src[k]
-                    ),
-                    format!("argument `{arg}` of `{name}` is refused"),
-                ));
-            }
-        }
+        deny_args(rule, name, args, &[])?;
 
         // Positions of the non-flag arguments; `--` ends the flags.
         let mut operands: Vec<usize> = Vec::new();
@@ -353,64 +434,13 @@ impl CommandRules {
             }
         }
 
-        // Subcommand and target names are identifiers, not files.
-        let mut named: Vec<usize> = Vec::new();
-        if let Some(subs) = &rule.subcommands {
-            let names = || {
-                subs.iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let Some(&sub_pos) = operands.first() else {
-                return Err(denial(
-                    format!("commands.allow[{index}].subcommands"),
-                    format!("`{name}` needs one of the subcommands: {}", names()),
-                ));
-            };
-            let given = &args[sub_pos];
-            let Some((k, sub)) = subs.iter().enumerate().find(|(_, s)| s.name == *given) else {
-                return Err(denial(
-                    format!("commands.allow[{index}].subcommands"),
-                    format!(
-                        "`{name} {given}` is not allowed; allowed subcommands: {}",
-                        names()
-                    ),
-                ));
-            };
-            named.push(sub_pos);
-            if let Some(targets) = &sub.targets {
-                let rest = &operands[1..];
-                let checked: &[usize] = if sub.every_arg {
-                    rest
-                } else {
-                    rest.get(..1).unwrap_or(&[])
-                };
-                if checked.is_empty() {
-                    return Err(denial(
-                        format!("commands.allow[{index}].subcommands[{k}].targets"),
-                        format!(
-                            "`{name} {given}` needs one of the targets: {}",
-                            targets.join(", ")
-                        ),
-                    ));
-                }
-                for &pos in checked {
-                    if !targets.iter().any(|t| *t == args[pos]) {
-                        return Err(denial(
-                            format!("commands.allow[{index}].subcommands[{k}].targets"),
-                            format!(
-                                "`{name} {given}` may only target: {} (not `{}`)",
-                                targets.join(", "),
-                                args[pos]
-                            ),
-                        ));
-                    }
-                    named.push(pos);
-                }
-            }
-        }
-
+        let named = subcommands(
+            rule,
+            name,
+            args,
+            operands.first().copied(),
+            operands.get(1..).unwrap_or(&[]),
+        )?;
         let files: Vec<usize> = operands
             .iter()
             .copied()
@@ -422,19 +452,8 @@ impl CommandRules {
             .iter()
             .find(|f| flags.iter().any(|&i| flag_matches(f, &args[i])))
         {
-            for &pos in &files {
-                let target = normalize(&cwd.join(&args[pos]));
-                let real = resolve(&target).unwrap_or_else(|_| target.clone());
-                if self.protected.iter().any(|p| *p == target || *p == real) {
-                    return Err(denial(
-                        "commands.protectedPaths",
-                        format!(
-                            "`{name} {flag}` on the protected path `{}` is refused",
-                            target.display()
-                        ),
-                    ));
-                }
-            }
+            let targets: Vec<&str> = files.iter().map(|&p| args[p].as_str()).collect();
+            self.check_protected(name, flag, &targets, cwd)?;
         }
 
         let write_all = rule.writes == WriteTargets::All
@@ -442,6 +461,12 @@ impl CommandRules {
                 .write_flags
                 .iter()
                 .any(|f| flags.iter().any(|&i| flag_matches(f, &args[i])));
+        let Some(paths) = judge.paths else {
+            return Ok(StageAllowed {
+                unprofiled: vec![name.to_owned()],
+                ..allowed
+            });
+        };
         let last = files.last().copied();
         for &pos in &files {
             let access = if write_all || (rule.writes == WriteTargets::Last && Some(pos) == last) {
@@ -467,8 +492,340 @@ impl CommandRules {
                 check_argument(value, access, false, cwd, paths, name)?;
             }
         }
-        Ok(allowed)
+        Ok(StageAllowed {
+            unprofiled: vec![name.to_owned()],
+            ..allowed
+        })
     }
+
+    /// Refuses a recursive walk over a protected path.
+    fn check_protected(
+        &self,
+        name: &str,
+        flag: &str,
+        targets: &[&str],
+        cwd: &Path,
+    ) -> Result<(), Denial> {
+        for target in targets {
+            let target = normalize(&cwd.join(target));
+            let real = resolve(&target).unwrap_or_else(|_| target.clone());
+            if self.protected.iter().any(|p| *p == target || *p == real) {
+                return Err(denial(
+                    "commands.protectedPaths",
+                    format!(
+                        "`{name} {flag}` on the protected path `{}` is refused",
+                        target.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges a program with a profile: its options as the program reads
+    /// them, every file its options and operands name, and any command it runs.
+    #[allow(clippy::too_many_arguments)]
+    fn check_profiled(
+        &self,
+        profile: &Profile,
+        rule: &CompiledRule,
+        name: &str,
+        argv: &[String],
+        cwd: &Path,
+        judge: Judge<'_>,
+        exact_inline: Option<usize>,
+        allowed: StageAllowed,
+    ) -> Result<StageAllowed, Denial> {
+        let index = rule.index;
+        let args = &argv[1..];
+        let analysis = profiles::analyze(profile, name, args, &rule.extra_options, judge.piped);
+        let run = final_run(&argv[0], args, &analysis);
+        if let Some(k) = exact_inline {
+            return Ok(StageAllowed {
+                rule: format!("commands.allow[{index}].allowInline[{k}]"),
+                run,
+                ..allowed
+            });
+        }
+        deny_args(rule, name, args, &analysis.forms)?;
+        subcommands(
+            rule,
+            name,
+            args,
+            analysis.subcommand.or_else(|| first_operand(args)),
+            &analysis.sub_operands,
+        )?;
+        for refusal in &analysis.refusals {
+            let by_subcommand = refusal.subcommand.as_ref().is_some_and(|sub| {
+                rule.subcommands
+                    .as_ref()
+                    .is_some_and(|subs| subs.iter().any(|s| s.name == *sub))
+            });
+            if by_subcommand || profiles::lifted(refusal, &rule.allow_options) {
+                continue;
+            }
+            let how = match refusal.risk {
+                Risk::Code => format!(
+                    "; only an exact line in commands.allow[{index}].allowInline may run it"
+                ),
+                Risk::Never => String::new(),
+                _ if refusal.subcommand.is_some() => String::new(),
+                _ => format!("; commands.allow[{index}].allowOptions can allow it"),
+            };
+            return Err(denial(
+                format!("profile ({name})"),
+                format!("{} {}{how}", refusal.what, refusal.why),
+            ));
+        }
+
+        // The policy's own flag lists, matched against every spelling.
+        let given = |list: &[String]| {
+            list.iter()
+                .find(|f| {
+                    analysis.forms.iter().any(|g| g == *f)
+                        || args.iter().any(|a| flag_matches(f, a))
+                })
+                .cloned()
+        };
+        let recursive_flag = if analysis.recursive {
+            Some(String::from("(recursive)"))
+        } else {
+            given(&rule.recursive_flags)
+        };
+        if let Some(flag) = &recursive_flag {
+            let mut targets: Vec<String> = Vec::with_capacity(analysis.walks.len());
+            for w in &analysis.walks {
+                targets.push(match &w.base {
+                    Some(b) => format!("{b}/{}", w.value),
+                    None => w.value.clone(),
+                });
+            }
+            if analysis.walks.is_empty() {
+                targets.extend(analysis.files.iter().map(|f| f.value.clone()));
+            }
+            let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+            let flag = if flag == "(recursive)" {
+                "walking"
+            } else {
+                flag.as_str()
+            };
+            self.check_protected(name, flag, &refs, cwd)?;
+        }
+        let write_all = rule.writes == WriteTargets::All || given(&rule.write_flags).is_some();
+        let mut result = StageAllowed { run, ..allowed };
+
+        if let Some(paths) = judge.paths {
+            let last_operand = analysis.files.len().checked_sub(1);
+            for (k, f) in analysis.files.iter().enumerate() {
+                let access = if write_all
+                    || (rule.writes == WriteTargets::Last && Some(k) == last_operand)
+                {
+                    Access::Write
+                } else {
+                    f.access
+                };
+                let dir = match &f.base {
+                    Some(b) => normalize(&cwd.join(b)),
+                    None => cwd.to_path_buf(),
+                };
+                check_argument(&f.value, access, f.lenient, &dir, paths, name)?;
+            }
+        }
+
+        if let Some(wrapped) = &analysis.wrapped {
+            if judge.depth >= MAX_WRAPPER_DEPTH {
+                return Err(denial(
+                    format!("profile ({name})"),
+                    format!("`{name}`: wrappers nest deeper than {MAX_WRAPPER_DEPTH}"),
+                ));
+            }
+            let inner: Vec<String> = match &wrapped.line {
+                Some(line) => {
+                    let mut stages = shell::split(line).map_err(|e| {
+                        denial(
+                            SHELL_SYNTAX_RULE,
+                            format!("`{name}` runs its command through a shell: {e}"),
+                        )
+                    })?;
+                    if stages.len() != 1 {
+                        return Err(denial(
+                            SHELL_SYNTAX_RULE,
+                            format!("`{name}` would run a pipeline through a shell"),
+                        ));
+                    }
+                    stages.remove(0)
+                }
+                None => args[wrapped.start..].to_vec(),
+            };
+            let inner_cwd = match &wrapped.chdir {
+                Some(d) => normalize(&cwd.join(d)),
+                None => cwd.to_path_buf(),
+            };
+            let inner_judge = Judge {
+                depth: judge.depth + 1,
+                ..judge
+            };
+            let ok = self
+                .check_stage(&inner, &inner_cwd, inner_judge)
+                .map_err(|d| Denial {
+                    rule: d.rule,
+                    reason: format!("`{name}` runs a command that is refused: {}", d.reason),
+                })?;
+            // The wrapper's own arguments, then what the server runs for the wrapped command.
+            let mut argv_out: Vec<String> =
+                Vec::with_capacity(result.run.argv.len() + ok.run.argv.len());
+            let own = result.run.argv.len() - (args.len() - wrapped.start);
+            argv_out.extend(result.run.argv[..own].iter().cloned());
+            argv_out.extend(ok.run.argv);
+            result.run.argv = argv_out;
+            result.run.env.extend(ok.run.env);
+            result.rule = format!("{} > {}", result.rule, ok.rule);
+            result.max_runtime = result.max_runtime.min(ok.max_runtime);
+            result.max_output = result.max_output.min(ok.max_output);
+            result.unprofiled = ok.unprofiled;
+        }
+        Ok(result)
+    }
+}
+
+/// The first argument that is not a flag (a subcommand).
+fn first_operand(args: &[String]) -> Option<usize> {
+    let mut dashes = false;
+    for (i, a) in args.iter().enumerate() {
+        if dashes || a == "-" || !a.starts_with('-') {
+            return Some(i);
+        }
+        if a == "--" {
+            dashes = true;
+        }
+    }
+    None
+}
+
+/// The argv the server runs: the program, the server's additions, the
+/// caller's arguments (or the profile's equivalent rewrite).
+fn final_run(program: &str, args: &[String], analysis: &Analysis) -> RunStage {
+    let rest: &[String] = analysis.replace_args.as_deref().unwrap_or(args);
+    let extra = analysis.insert_after.as_ref().map_or(0, |(_, v)| v.len());
+    let mut argv = Vec::with_capacity(1 + analysis.prepend.len() + rest.len() + extra);
+    argv.push(program.to_owned());
+    argv.extend(analysis.prepend.iter().cloned());
+    for (i, a) in rest.iter().enumerate() {
+        argv.push(a.clone());
+        if let Some((at, insert)) = &analysis.insert_after
+            && *at == i
+        {
+            argv.extend(insert.iter().cloned());
+        }
+    }
+    RunStage {
+        argv,
+        env: analysis.env.iter().cloned().collect(),
+    }
+}
+
+/// `denyArgs`, matched against each argument as written and against every
+/// spelling of the options a profile found (`--in-pl` is `--in-place`).
+fn deny_args(
+    rule: &CompiledRule,
+    name: &str,
+    args: &[String],
+    forms: &[String],
+) -> Result<(), Denial> {
+    if rule.deny_args_src.is_empty() {
+        return Ok(());
+    }
+    for arg in args.iter().chain(forms) {
+        if let Some(k) = rule.deny_args.matches(arg.as_str()).into_iter().min() {
+            let index = rule.index;
+            return Err(denial(
+                format!(
+                    "commands.allow[{index}].denyArgs[{k}] ({})",
+                    rule.deny_args_src[k]
+                ),
+                format!("argument `{arg}` of `{name}` is refused"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rule's `subcommands` and `targets`; returns the positions that name
+/// a subcommand or a target (identifiers, not files).
+fn subcommands(
+    rule: &CompiledRule,
+    name: &str,
+    args: &[String],
+    sub_pos: Option<usize>,
+    rest: &[usize],
+) -> Result<Vec<usize>, Denial> {
+    let index = rule.index;
+    let mut named = Vec::new();
+    let Some(subs) = &rule.subcommands else {
+        return Ok(named);
+    };
+    let names = || {
+        subs.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(sub_pos) = sub_pos else {
+        return Err(denial(
+            format!("commands.allow[{index}].subcommands"),
+            format!("`{name}` needs one of the subcommands: {}", names()),
+        ));
+    };
+    let given = &args[sub_pos];
+    let Some((k, sub)) = subs.iter().enumerate().find(|(_, s)| s.name == *given) else {
+        return Err(denial(
+            format!("commands.allow[{index}].subcommands"),
+            format!(
+                "`{name} {given}` is not allowed; allowed subcommands: {}",
+                names()
+            ),
+        ));
+    };
+    named.push(sub_pos);
+    if let Some(targets) = &sub.targets {
+        let checked: &[usize] = if sub.every_arg {
+            rest
+        } else {
+            rest.get(..1).unwrap_or(&[])
+        };
+        if checked.is_empty() {
+            return Err(denial(
+                format!("commands.allow[{index}].subcommands[{k}].targets"),
+                format!(
+                    "`{name} {given}` needs one of the targets: {}",
+                    targets.join(", ")
+                ),
+            ));
+        }
+        for &pos in checked {
+            if !targets.iter().any(|t| *t == args[pos]) {
+                return Err(denial(
+                    format!("commands.allow[{index}].subcommands[{k}].targets"),
+                    format!(
+                        "`{name} {given}` may only target: {} (not `{}`)",
+                        targets.join(", "),
+                        args[pos]
+                    ),
+                ));
+            }
+            named.push(pos);
+        }
+    }
+    Ok(named)
+}
+
+/// The deny glob that refuses `cwd` as a working directory, if any.
+fn working_directory_denied(cwd: &Path, paths: &PathRules) -> Option<String> {
+    let normal = normalize(cwd);
+    let real = resolve(&normal).unwrap_or_else(|_| normal.clone());
+    [normal, real]
+        .iter()
+        .find_map(|dir| paths.deny_glob_for(&dir.join(INSIDE_PROBE)))
 }
 
 /// Absolute, home-relative, containing a separator, or a dot directory.
@@ -559,6 +916,13 @@ fn compile_rule(
         writes: rule.writes,
         write_flags: rule.write_flags.clone(),
         allow_inline,
+        allow_options: rule.allow_options.clone(),
+        extra_options: rule
+            .allow_options
+            .iter()
+            .filter(|o| !profiles::knows(&rule.program, o))
+            .map(|o| (o.trim_end_matches('=').to_owned(), o.ends_with('=')))
+            .collect(),
         max_runtime: rule.max_runtime_seconds.map_or(runtime, |r| r.min(runtime)),
         max_output: rule.max_output_bytes.map_or(output, |o| o.min(output)),
     })

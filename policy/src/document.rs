@@ -98,6 +98,12 @@ pub struct CommandRule {
     /// any other inline-code form of an interpreter is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_inline: Vec<String>,
+    /// Options the program's profile refuses (they change system state, never
+    /// end, read unjudged file names) or does not know, allowed anyway
+    /// (`--follow`, `-s`). `--name=` admits an unknown option taking a value.
+    /// Options that run code are allowed only by exact `allowInline` lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_options: Vec<String>,
     /// Overrides `commands.maxRuntimeSeconds` for this program (can only lower it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_runtime_seconds: Option<u64>,

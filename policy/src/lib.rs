@@ -12,6 +12,7 @@ mod interpreters;
 mod merge;
 mod paths;
 mod policy;
+mod profiles;
 mod rate;
 pub mod safe_write;
 pub mod shell;
@@ -20,7 +21,7 @@ mod yaml;
 
 pub use command::{
     ALWAYS_REFUSED, CommandDecision, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RUNTIME_SECONDS,
-    DEFAULT_PROTECTED_PATHS, DEFAULT_TRUSTED_BIN_DIRS, SHELL_SYNTAX_RULE,
+    DEFAULT_PROTECTED_PATHS, DEFAULT_TRUSTED_BIN_DIRS, RunStage, SHELL_SYNTAX_RULE,
 };
 pub use cors::{DEFAULT_HEADERS, DEFAULT_MAX_AGE_SECONDS, DEFAULT_METHODS, EffectiveCors};
 pub use defaults::{DEFAULT_DENY_GLOBS, DEFAULT_PROGRAMS, default_policy};
@@ -29,5 +30,6 @@ pub use error::{PolicyError, ValidationError, ValidationErrors};
 pub use merge::merge;
 pub use paths::{Access, PathDecision, normalize};
 pub use policy::{DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_WRITE_BYTES, EXAMPLES_CWD, Policy};
+pub use profiles::{GIT_SAFE_CONFIG, GIT_SAFE_ENV, WRAPPERS, profiled_programs};
 pub use rate::{DEFAULT_RATE, DEFAULT_ROUTE_RATES, RateSpec, parse_period};
 pub use yaml::{from_yaml, to_yaml};

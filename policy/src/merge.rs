@@ -134,6 +134,7 @@ fn merge_rule(program: String, rules: &[&CommandRule]) -> CommandRule {
             .unwrap_or_default(),
         write_flags: union(rules.iter().map(|r| &r.write_flags)),
         allow_inline: union(rules.iter().map(|r| &r.allow_inline)),
+        allow_options: union(rules.iter().map(|r| &r.allow_options)),
         max_runtime_seconds: min_set(rules.iter().map(|r| r.max_runtime_seconds)),
         max_output_bytes: min_set(rules.iter().map(|r| r.max_output_bytes)),
     }

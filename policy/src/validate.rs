@@ -11,6 +11,7 @@ use crate::cors::OriginPattern;
 use crate::document::{CommandRule, POLICY_VERSION, PolicyDocument, RateLimit};
 use crate::error::ValidationErrors;
 use crate::paths::path_glob;
+use crate::profiles;
 use crate::rate::parse_period;
 use crate::shell;
 
@@ -182,6 +183,20 @@ fn command_rule(errors: &mut ValidationErrors, at: &str, rule: &CommandRule) {
         &rule.recursive_flags,
     );
     flags(errors, &format!("{at}.writeFlags"), &rule.write_flags);
+    let options: Vec<String> = rule
+        .allow_options
+        .iter()
+        .map(|o| o.trim_end_matches('=').to_owned())
+        .collect();
+    let before = errors.len();
+    flags(errors, &format!("{at}.allowOptions"), &options);
+    if errors.len() == before {
+        for (k, option) in rule.allow_options.iter().enumerate() {
+            if let Err(message) = profiles::widenable(&rule.program, option) {
+                errors.push(format!("{at}.allowOptions[{k}]"), message);
+            }
+        }
+    }
     for (k, line) in rule.allow_inline.iter().enumerate() {
         let kat = format!("{at}.allowInline[{k}]");
         match shell::split(line) {

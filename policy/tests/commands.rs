@@ -65,7 +65,7 @@ const CASES: &[(&str, &str, bool, &str)] = &[
         "(sed)",
     ),
     ("sed -n 1p {data}/a.txt", "{work}", true, "(sed)"),
-    ("find {data} -name '*.txt'", "{work}", true, "(find)"),
+    ("find {data}/sub -name '*.txt'", "{work}", true, "(find)"),
     // Inline code listed exactly.
     ("python3 -c 'print(1)'", "{work}", true, "allowInline[0]"),
     ("python3 -c \"print(1)\"", "{work}", true, "allowInline[0]"),
@@ -184,12 +184,7 @@ const CASES: &[(&str, &str, bool, &str)] = &[
         false,
         "commands.allow[5].subcommands",
     ),
-    (
-        "git -c core.pager=sh log",
-        "{work}",
-        false,
-        "commands.allow[5].subcommands",
-    ),
+    ("git -c core.pager=sh log", "{work}", false, "profile (git)"),
     ("git push --force", "{work}", false, "denyArgs[0]"),
     ("git push -f origin main", "{work}", false, "denyArgs[2]"),
     (
@@ -343,7 +338,13 @@ const CASES: &[(&str, &str, bool, &str)] = &[
     ("touch new", "{data}", false, "paths.write"),
     ("tee {data}/x", "{work}", false, "paths.write"),
     ("sed -i s/a/b/ {data}/a.txt", "{work}", false, "paths.write"),
-    ("mv {data}/a.txt {work}/a.txt", "{work}", true, "(mv)"),
+    // `mv` removes its source: a read-only root cannot lose a file.
+    (
+        "mv {data}/a.txt {work}/a.txt",
+        "{work}",
+        false,
+        "paths.write",
+    ),
     ("touch {work}/link-out/x", "{work}", false, "paths.write"),
     ("touch {work}/dangling", "{work}", false, "paths"),
 ];
