@@ -170,44 +170,6 @@ const RUN_SUBCOMMANDS: &[(&str, &str)] = &[
     ("credential", "runs credential helpers"),
 ];
 
-/// Subcommands that write the repository: its directory must be writable.
-const WRITES_REPO: &[&str] = &[
-    "add",
-    "am",
-    "apply",
-    "branch",
-    "checkout",
-    "cherry-pick",
-    "clean",
-    "commit",
-    "fetch",
-    "gc",
-    "init",
-    "merge",
-    "mv",
-    "notes",
-    "prune",
-    "pull",
-    "rebase",
-    "repack",
-    "reset",
-    "restore",
-    "revert",
-    "rm",
-    "stash",
-    "switch",
-    "tag",
-    "update-index",
-    "update-ref",
-    "worktree",
-    "submodule",
-    "sparse-checkout",
-    "replace",
-    "symbolic-ref",
-    "commit-graph",
-    "reflog",
-];
-
 /// Subcommands that show diffs: the server adds `--no-ext-diff --no-textconv`.
 const DIFFS: &[&str] = &[
     "diff",
@@ -316,7 +278,6 @@ fn git(ctx: &mut Ctx<'_>) {
         ctx.out.prepend.push("-c".into());
         ctx.out.prepend.push(setting.to_string());
     }
-    let repo = chdir.clone().unwrap_or_else(|| ".".into());
     if let Some(dir) = &chdir {
         ctx.file(dir, Access::Read);
     }
@@ -337,10 +298,6 @@ fn git(ctx: &mut Ctx<'_>) {
             "is not a git command the profile knows (it could be an alias from the repository's config)",
         );
         return;
-    }
-    // The working directory itself is judged for reading by the caller.
-    if WRITES_REPO.contains(&sub.as_str()) {
-        ctx.file(&repo, Access::Write);
     }
     if DIFFS.contains(&sub.as_str()) {
         ctx.out.insert_after = Some((sub_at, vec!["--no-ext-diff".into(), "--no-textconv".into()]));
