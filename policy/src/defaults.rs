@@ -1,5 +1,7 @@
 //! The built-in policy: read-only, a small allowlist of inspection commands,
-//! no writes, secrets denied. Used when no `policy.yaml` is given.
+//! no writes, secrets denied. Used when no `policy.yaml` is given. Every
+//! program it allows has a profile, so `hostname NAME`, `date -s`, `ps e`
+//! and `tail -f` stay refused however they are spelled.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +71,8 @@ pub fn default_policy() -> PolicyDocument {
                 r.recursive_flags = strings(&["-r", "-R", "--recursive", "--dereference-recursive"])
             }
             "ls" => r.recursive_flags = strings(&["-R", "--recursive"]),
+            // Profiles refuse follow modes however spelled (`-qf`, `--fo`);
+            // the list keeps the intent visible in the document.
             // `tail -f` never ends and would hold a worker until the runtime limit.
             "tail" => r.deny_args = strings(&["-f", "-F", "--follow*", "--retry"]),
             _ => {}
@@ -127,12 +131,18 @@ pub fn default_policy() -> PolicyDocument {
                 "cat /home/user/.ssh/id_rsa",
                 "cp /data/a /tmp/b",
                 "curl http://example.com",
+                "date --file=.env",
+                "date -s 2001-01-01",
+                "grep -rn root /",
+                "hostname evil",
                 "ls /data; rm -rf /data",
                 "ls $(whoami)",
                 "ps aux | grep root",
+                "ps auxe",
                 "rm -rf /",
                 "sudo ls",
                 "tail -f /var/log/syslog",
+                "tail -qf /var/log/syslog",
             ]),
         },
     }
