@@ -628,7 +628,16 @@ impl CommandRules {
                     Some(b) => normalize(&cwd.join(b)),
                     None => cwd.to_path_buf(),
                 };
-                check_argument(&f.value, access, f.lenient, &dir, paths, name)?;
+                if f.deny_globs_only {
+                    if let Some(rule) = paths.deny_glob_for(&dir.join(&f.value)) {
+                        return Err(denial(
+                            rule.clone(),
+                            format!("`{name}` argument `{}`: matches the deny glob {rule}", f.value),
+                        ));
+                    }
+                    continue;
+                }
+                check_argument(&f.value, access, false, &dir, paths, name)?;
             }
         }
 

@@ -249,3 +249,85 @@ pub(crate) fn parse<'a>(
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{flag, reads, value};
+    use super::*;
+
+    const OPTIONS: &[Opt] = &[
+        flag('n', &["line-number"]),
+        reads('f', &["file"]),
+        flag('\0', &["files-with-matches"]),
+        value('m', &["max-count"]),
+        Opt::new('i', &["in-place"], Arg::Optional, super::super::Kind::Plain),
+    ];
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_owned).collect()
+    }
+
+    /// `(option index in OPTIONS, value)` of every option, then the operands.
+    fn summary(line: &str) -> Result<(Vec<(usize, Option<String>)>, Vec<String>), ParseError> {
+        let args = words(line);
+        let events = parse(OPTIONS, &[], PERMUTE, &args)?;
+        let mut opts = Vec::new();
+        let mut operands = Vec::new();
+        for e in events {
+            match e {
+                Event::Opt {
+                    opt: OptRef::Profile(o),
+                    value,
+                    ..
+                } => {
+                    let k = OPTIONS.iter().position(|x| std::ptr::eq(x, o)).unwrap_or(99);
+                    opts.push((k, value.map(str::to_owned)));
+                }
+                Event::Operand { at } => operands.push(args[at].clone()),
+                _ => {}
+            }
+        }
+        Ok((opts, operands))
+    }
+
+    #[test]
+    fn spellings_of_one_option_parse_alike() {
+        let want = Ok((vec![(0, None), (1, Some("V".into()))], vec!["x".into()]));
+        for line in [
+            "-n --file=V x",
+            "-n --file V x",
+            "-n -f V x",
+            "-n -fV x",
+            "-nf V x",
+            "-nfV x",
+            "x -nfV",
+            "--line-n -fV x",
+        ] {
+            assert_eq!(summary(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn exact_wins_and_ambiguous_prefixes_are_errors() {
+        // `--file` is exact although `--files-with-matches` also starts with it.
+        assert_eq!(summary("--file V").map(|s| s.0), Ok(vec![(1, Some("V".into()))]));
+        assert!(matches!(summary("--fil V"), Err(ParseError::Ambiguous(..))));
+        assert_eq!(summary("--files V").map(|s| s.0), Ok(vec![(2, None)]));
+        assert!(matches!(summary("--bogus"), Err(ParseError::Unknown(_))));
+        assert!(matches!(summary("-z"), Err(ParseError::Unknown(_))));
+        assert!(matches!(summary("--line-number=3"), Err(ParseError::UnexpectedValue(_))));
+        assert!(matches!(summary("-f"), Err(ParseError::MissingValue(_))));
+    }
+
+    #[test]
+    fn optional_values_attach_and_dashes_end_options() {
+        assert_eq!(summary("-i x").map(|s| s.0), Ok(vec![(4, None)]));
+        assert_eq!(summary("-i.bak x").map(|s| s.0), Ok(vec![(4, Some(".bak".into()))]));
+        assert_eq!(summary("--in-pl=.bak x").map(|s| s.0), Ok(vec![(4, Some(".bak".into()))]));
+        assert_eq!(
+            summary("-n -- -f x"),
+            Ok((vec![(0, None)], vec!["-f".into(), "x".into()]))
+        );
+        assert_eq!(summary("- -n").map(|s| s.1), Ok(vec!["-".into()]));
+    }
+}

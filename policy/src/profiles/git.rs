@@ -435,14 +435,15 @@ fn sub_args(ctx: &mut Ctx<'_>, sub: &str, from: usize, chdir: Option<&str>) {
         if no_index {
             ctx.file_in(&v, Access::Read, chdir);
         } else {
-            // Pathspecs and `REV:path` name files in the repository: a deny glob refuses them.
+            // Pathspecs and `REV:path` name files git keeps inside the repository
+            // (it refuses others): only a deny glob can refuse them.
             let path = v.split_once(':').map(|(_, p)| p).unwrap_or(&v).to_string();
             if !path.is_empty() {
                 ctx.out.files.push(super::FileUse {
                     value: path,
                     access: Access::Read,
                     base: chdir.map(str::to_owned),
-                    lenient: true,
+                    deny_globs_only: true,
                 });
             }
         }

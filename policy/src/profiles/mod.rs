@@ -160,9 +160,9 @@ pub(crate) struct FileUse {
     pub access: Access,
     /// A directory (relative to the working directory) the value is relative to.
     pub base: Option<String>,
-    /// Possibly not a file (a git revision or pathspec): judged in full only
-    /// when it looks like a path or exists, else by the deny globs.
-    pub lenient: bool,
+    /// A name the program itself keeps inside the working directory (a git
+    /// pathspec): judged by the deny globs only.
+    pub deny_globs_only: bool,
 }
 
 /// An option or operand the profile refuses.
@@ -265,7 +265,7 @@ impl<'a> Ctx<'a> {
             value: value.to_owned(),
             access,
             base: base.map(str::to_owned),
-            lenient: false,
+            deny_globs_only: false,
         });
     }
 
@@ -274,7 +274,7 @@ impl<'a> Ctx<'a> {
             value: value.to_owned(),
             access: Access::Read,
             base: base.map(str::to_owned),
-            lenient: false,
+            deny_globs_only: false,
         });
     }
 
