@@ -376,10 +376,7 @@ impl CommandRules {
             rule: label.clone(),
             max_runtime: rule.max_runtime,
             max_output: rule.max_output,
-            run: RunStage {
-                argv: argv.to_vec(),
-                env: BTreeMap::new(),
-            },
+            run: RunStage::default(),
             unprofiled: Vec::new(),
         };
         let exact_inline = rule
@@ -404,6 +401,7 @@ impl CommandRules {
             if let Some(k) = exact_inline {
                 return Ok(StageAllowed {
                     rule: format!("commands.allow[{index}].allowInline[{k}]"),
+                    run: generic_run(argv),
                     ..allowed
                 });
             }
@@ -464,6 +462,7 @@ impl CommandRules {
         let Some(paths) = judge.paths else {
             return Ok(StageAllowed {
                 unprofiled: vec![name.to_owned()],
+                run: generic_run(argv),
                 ..allowed
             });
         };
@@ -494,6 +493,7 @@ impl CommandRules {
         }
         Ok(StageAllowed {
             unprofiled: vec![name.to_owned()],
+            run: generic_run(argv),
             ..allowed
         })
     }
@@ -538,12 +538,15 @@ impl CommandRules {
     ) -> Result<StageAllowed, Denial> {
         let index = rule.index;
         let args = &argv[1..];
-        let analysis = profiles::analyze(profile, name, args, &rule.extra_options, judge.piped);
-        let run = final_run(&argv[0], args, &analysis);
+        let forms = !(rule.deny_args_src.is_empty()
+            && rule.recursive_flags.is_empty()
+            && rule.write_flags.is_empty());
+        let analysis =
+            profiles::analyze(profile, name, args, &rule.extra_options, judge.piped, forms);
         if let Some(k) = exact_inline {
             return Ok(StageAllowed {
                 rule: format!("commands.allow[{index}].allowInline[{k}]"),
-                run,
+                run: final_run(&argv[0], args, &analysis),
                 ..allowed
             });
         }
@@ -612,7 +615,6 @@ impl CommandRules {
             self.check_protected(name, flag, &refs, cwd)?;
         }
         let write_all = rule.writes == WriteTargets::All || given(&rule.write_flags).is_some();
-        let mut result = StageAllowed { run, ..allowed };
 
         if let Some(paths) = judge.paths {
             let last_operand = analysis.files.len().checked_sub(1);
@@ -632,7 +634,10 @@ impl CommandRules {
                     if let Some(rule) = paths.deny_glob_for(&dir.join(&f.value)) {
                         return Err(denial(
                             rule.clone(),
-                            format!("`{name}` argument `{}`: matches the deny glob {rule}", f.value),
+                            format!(
+                                "`{name}` argument `{}`: matches the deny glob {rule}",
+                                f.value
+                            ),
                         ));
                     }
                     continue;
@@ -641,6 +646,10 @@ impl CommandRules {
             }
         }
 
+        let mut result = StageAllowed {
+            run: final_run(&argv[0], args, &analysis),
+            ..allowed
+        };
         if let Some(wrapped) = &analysis.wrapped {
             if judge.depth >= MAX_WRAPPER_DEPTH {
                 return Err(denial(
@@ -711,25 +720,37 @@ fn first_operand(args: &[String]) -> Option<usize> {
     None
 }
 
+/// An unprofiled program runs as written.
+fn generic_run(argv: &[String]) -> RunStage {
+    RunStage {
+        argv: argv.to_vec(),
+        env: BTreeMap::new(),
+    }
+}
+
 /// The argv the server runs: the program, the server's additions, the
 /// caller's arguments (or the profile's equivalent rewrite).
 fn final_run(program: &str, args: &[String], analysis: &Analysis) -> RunStage {
     let rest: &[String] = analysis.replace_args.as_deref().unwrap_or(args);
-    let extra = analysis.insert_after.as_ref().map_or(0, |(_, v)| v.len());
+    let extra = analysis.insert_after.map_or(0, |(_, v)| v.len());
     let mut argv = Vec::with_capacity(1 + analysis.prepend.len() + rest.len() + extra);
     argv.push(program.to_owned());
-    argv.extend(analysis.prepend.iter().cloned());
+    argv.extend(analysis.prepend.iter().map(|a| a.to_string()));
     for (i, a) in rest.iter().enumerate() {
         argv.push(a.clone());
-        if let Some((at, insert)) = &analysis.insert_after
-            && *at == i
+        if let Some((at, insert)) = analysis.insert_after
+            && at == i
         {
-            argv.extend(insert.iter().cloned());
+            argv.extend(insert.iter().map(|a| a.to_string()));
         }
     }
     RunStage {
         argv,
-        env: analysis.env.iter().cloned().collect(),
+        env: analysis
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 

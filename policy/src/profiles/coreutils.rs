@@ -410,7 +410,9 @@ fn ps(ctx: &mut Ctx<'_>) {
             ..
         } = e
         {
-            super::push_forms(&mut ctx.out.forms, o, *value);
+            if ctx.forms {
+                super::push_forms(&mut ctx.out.forms, o, *value);
+            }
             if let Kind::RefuseValueWord(..) = o.kind {
                 ctx.apply_kind(o, o.kind, *value);
             }

@@ -280,7 +280,10 @@ mod tests {
                     value,
                     ..
                 } => {
-                    let k = OPTIONS.iter().position(|x| std::ptr::eq(x, o)).unwrap_or(99);
+                    let k = OPTIONS
+                        .iter()
+                        .position(|x| std::ptr::eq(x, o))
+                        .unwrap_or(99);
                     opts.push((k, value.map(str::to_owned)));
                 }
                 Event::Operand { at } => operands.push(args[at].clone()),
@@ -310,20 +313,32 @@ mod tests {
     #[test]
     fn exact_wins_and_ambiguous_prefixes_are_errors() {
         // `--file` is exact although `--files-with-matches` also starts with it.
-        assert_eq!(summary("--file V").map(|s| s.0), Ok(vec![(1, Some("V".into()))]));
+        assert_eq!(
+            summary("--file V").map(|s| s.0),
+            Ok(vec![(1, Some("V".into()))])
+        );
         assert!(matches!(summary("--fil V"), Err(ParseError::Ambiguous(..))));
         assert_eq!(summary("--files V").map(|s| s.0), Ok(vec![(2, None)]));
         assert!(matches!(summary("--bogus"), Err(ParseError::Unknown(_))));
         assert!(matches!(summary("-z"), Err(ParseError::Unknown(_))));
-        assert!(matches!(summary("--line-number=3"), Err(ParseError::UnexpectedValue(_))));
+        assert!(matches!(
+            summary("--line-number=3"),
+            Err(ParseError::UnexpectedValue(_))
+        ));
         assert!(matches!(summary("-f"), Err(ParseError::MissingValue(_))));
     }
 
     #[test]
     fn optional_values_attach_and_dashes_end_options() {
         assert_eq!(summary("-i x").map(|s| s.0), Ok(vec![(4, None)]));
-        assert_eq!(summary("-i.bak x").map(|s| s.0), Ok(vec![(4, Some(".bak".into()))]));
-        assert_eq!(summary("--in-pl=.bak x").map(|s| s.0), Ok(vec![(4, Some(".bak".into()))]));
+        assert_eq!(
+            summary("-i.bak x").map(|s| s.0),
+            Ok(vec![(4, Some(".bak".into()))])
+        );
+        assert_eq!(
+            summary("--in-pl=.bak x").map(|s| s.0),
+            Ok(vec![(4, Some(".bak".into()))])
+        );
         assert_eq!(
             summary("-n -- -f x"),
             Ok((vec![(0, None)], vec!["-f".into(), "x".into()]))

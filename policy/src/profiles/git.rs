@@ -26,6 +26,32 @@ pub const GIT_SAFE_CONFIG: &[&str] = &[
     "protocol.ext.allow=never",
 ];
 
+/// What the server puts before the caller's arguments: `--no-pager` and
+/// every [`GIT_SAFE_CONFIG`] setting as `-c SETTING`.
+const GIT_SAFE_ARGS: &[&str] = &[
+    "--no-pager",
+    "-c",
+    GIT_SAFE_CONFIG[0],
+    "-c",
+    GIT_SAFE_CONFIG[1],
+    "-c",
+    GIT_SAFE_CONFIG[2],
+    "-c",
+    GIT_SAFE_CONFIG[3],
+    "-c",
+    GIT_SAFE_CONFIG[4],
+    "-c",
+    GIT_SAFE_CONFIG[5],
+    "-c",
+    GIT_SAFE_CONFIG[6],
+    "-c",
+    GIT_SAFE_CONFIG[7],
+    "-c",
+    GIT_SAFE_CONFIG[8],
+    "-c",
+    GIT_SAFE_CONFIG[9],
+];
+
 /// Environment the server adds for git: no password prompts or askpass programs.
 pub const GIT_SAFE_ENV: &[(&str, &str)] = &[("GIT_TERMINAL_PROMPT", "0"), ("GIT_ASKPASS", "")];
 
@@ -269,15 +295,8 @@ fn git(ctx: &mut Ctx<'_>) {
             _ => {}
         }
     }
-    ctx.out.env = GIT_SAFE_ENV
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    ctx.out.prepend.push("--no-pager".into());
-    for setting in GIT_SAFE_CONFIG {
-        ctx.out.prepend.push("-c".into());
-        ctx.out.prepend.push(setting.to_string());
-    }
+    ctx.out.env = GIT_SAFE_ENV;
+    ctx.out.prepend.extend_from_slice(GIT_SAFE_ARGS);
     if let Some(dir) = &chdir {
         ctx.file(dir, Access::Read);
     }
@@ -300,9 +319,9 @@ fn git(ctx: &mut Ctx<'_>) {
         return;
     }
     if DIFFS.contains(&sub.as_str()) {
-        ctx.out.insert_after = Some((sub_at, vec!["--no-ext-diff".into(), "--no-textconv".into()]));
+        ctx.out.insert_after = Some((sub_at, &["--no-ext-diff", "--no-textconv"]));
     } else if TEXTCONV.contains(&sub.as_str()) {
-        ctx.out.insert_after = Some((sub_at, vec!["--no-textconv".into()]));
+        ctx.out.insert_after = Some((sub_at, &["--no-textconv"]));
     }
     sub_args(ctx, &sub, sub_at + 1, chdir.as_deref());
 }

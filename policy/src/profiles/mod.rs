@@ -200,13 +200,13 @@ pub(crate) struct Analysis {
     /// `--file=V`), for `denyArgs`, `recursiveFlags` and `writeFlags`.
     pub forms: Vec<String>,
     /// Arguments the server adds right after the program name.
-    pub prepend: Vec<String>,
+    pub prepend: Vec<&'static str>,
     /// The arguments the server runs instead of the caller's, meaning the same.
     pub replace_args: Option<Vec<String>>,
     /// Arguments the server adds after the argument at this index (a subcommand).
-    pub insert_after: Option<(usize, Vec<String>)>,
+    pub insert_after: Option<(usize, &'static [&'static str])>,
     /// Environment the server adds.
-    pub env: Vec<(String, String)>,
+    pub env: &'static [(&'static str, &'static str)],
     pub wrapped: Option<Wrapped>,
     /// Index of the subcommand argument, for programs that have them.
     pub subcommand: Option<usize>,
@@ -221,6 +221,8 @@ pub(crate) struct Ctx<'a> {
     pub extras: &'a Extras,
     /// Standard input comes from a previous pipeline stage.
     pub piped: bool,
+    /// Whether to collect `Analysis::forms` (only the rule's flag lists need them).
+    pub forms: bool,
     pub out: Analysis,
 }
 
@@ -334,13 +336,17 @@ impl<'a> Ctx<'a> {
             let value = *value;
             match opt {
                 OptRef::Extra(spelling, _) => {
-                    self.out.forms.push(spelling.to_string());
-                    if let Some(v) = value {
-                        self.out.forms.push(format!("{spelling}={v}"));
+                    if self.forms {
+                        self.out.forms.push(spelling.to_string());
+                        if let Some(v) = value {
+                            self.out.forms.push(format!("{spelling}={v}"));
+                        }
                     }
                 }
                 OptRef::Profile(o) => {
-                    push_forms(&mut self.out.forms, o, value);
+                    if self.forms {
+                        push_forms(&mut self.out.forms, o, value);
+                    }
                     self.apply_kind(o, o.kind, value);
                 }
             }
@@ -546,7 +552,7 @@ pub(crate) fn widenable(program: &str, option: &str) -> Result<(), String> {
         vec![with_value],
         vec![bare.to_owned(), "x".into()],
     ] {
-        let out = analyze(p, program, &probe, &[], false);
+        let out = analyze(p, program, &probe, &[], false, false);
         match out
             .refusals
             .iter()
@@ -585,12 +591,14 @@ pub(crate) fn analyze(
     args: &[String],
     extras: &Extras,
     piped: bool,
+    forms: bool,
 ) -> Analysis {
     let mut ctx = Ctx {
         program,
         args,
         extras,
         piped,
+        forms,
         out: Analysis::default(),
     };
     (profile.analyze)(&mut ctx);
@@ -622,7 +630,7 @@ pub(crate) fn knows(program: &str, option: &str) -> bool {
     };
     let bare = option.trim_end_matches('=');
     let args = [bare.to_owned()];
-    let out = analyze(p, program, &args, &[], false);
+    let out = analyze(p, program, &args, &[], false, false);
     !out.refusals
         .iter()
         .any(|r| r.risk == Risk::Unknown && r.names.iter().any(|n| n == bare))

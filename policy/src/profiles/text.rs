@@ -187,7 +187,7 @@ fn sed(ctx: &mut Ctx<'_>) {
             ctx.file(&format!("{v}{suffix}"), Access::Write);
         }
     }
-    ctx.out.prepend.push(SANDBOX.into());
+    ctx.out.prepend.push(SANDBOX);
 }
 
 /// Reads a GNU sed script far enough to find every command and refuses the
@@ -434,7 +434,7 @@ fn awk(ctx: &mut Ctx<'_>) {
         programs.push(ctx.args[ops.remove(0)].as_str());
     }
     if gawk {
-        ctx.out.prepend.push(SANDBOX.into());
+        ctx.out.prepend.push(SANDBOX);
     } else {
         if from_file {
             let what = format!("`{} -f`", ctx.program);

@@ -386,6 +386,7 @@ fn tar(ctx: &mut Ctx<'_>) {
             args: &rewritten,
             extras: ctx.extras,
             piped: ctx.piped,
+            forms: ctx.forms,
             out: std::mem::take(&mut ctx.out),
         };
         tar_dashed(&mut inner);
@@ -462,7 +463,7 @@ fn tar_dashed(ctx: &mut Ctx<'_>) {
         ctx.file(dir.unwrap_or("."), Access::Write);
     }
     // A name with a colon would be a remote archive reached through rsh.
-    ctx.out.prepend.push("--force-local".into());
+    ctx.out.prepend.push("--force-local");
 }
 
 pub(crate) const PROFILES: &[Profile] = &[

@@ -94,7 +94,7 @@ fn timeout(ctx: &mut Ctx<'_>) {
     simple(TIMEOUT, 1)(ctx);
     // Without --foreground timeout moves itself to a new process group, out
     // of reach of the server's time limit.
-    ctx.out.prepend.push("--foreground".into());
+    ctx.out.prepend.push("--foreground");
 }
 
 const NICE: &[Opt] = &[
@@ -245,7 +245,7 @@ fn watch(ctx: &mut Ctx<'_>) {
         line: (!exec).then(|| ctx.args[start..].join(" ")),
     });
     if !exec {
-        ctx.out.prepend.push("-x".into());
+        ctx.out.prepend.push("-x");
     }
 }
 
