@@ -124,6 +124,11 @@ fn check(args: &CheckArgs) -> ExitCode {
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         };
         let d = policy.check_command(line, &cwd);
+        for name in &d.unprofiled {
+            eprintln!(
+                "note: `{name}` has no program profile; only the generic argument rules judged it"
+            );
+        }
         (d.allowed, print_json(&d))
     } else {
         let (path, access) = match (&args.read, &args.write) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use policy::{Access, Policy};
+use policy::{Access, Policy, RunStage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -73,8 +73,10 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
     if !decision.allowed {
         return ToolOutcome::refused(decision.rule, decision.reason, command);
     }
+    // The decision's final argv and environment: what the policy judged plus
+    // the server's additions (`sed --sandbox`, git's safety settings).
     let result = match run_stages(
-        &decision.stages,
+        &decision.run,
         &place.resolved,
         decision.max_runtime,
         decision.max_output_bytes,
@@ -110,7 +112,7 @@ pub fn default_cwd(policy: &Policy) -> PathBuf {
 
 /// Runs the stages connected stdout → stdin, all in one process group.
 pub async fn run_stages(
-    stages: &[Vec<String>],
+    stages: &[RunStage],
     cwd: &Path,
     timeout: Duration,
     cap: u64,
@@ -120,9 +122,9 @@ pub async fn run_stages(
     let mut next_stdin: Option<Stdio> = None;
     let mut group = 0i32;
     let mut guard = None;
-    for (index, argv) in stages.iter().enumerate() {
+    for (index, stage) in stages.iter().enumerate() {
         let spawned = spawn_stage(
-            argv,
+            stage,
             cwd,
             next_stdin.take().unwrap_or_else(Stdio::null),
             group,
@@ -215,8 +217,9 @@ pub async fn run_stages(
     })
 }
 
-fn spawn_stage(argv: &[String], cwd: &Path, stdin: Stdio, group: i32) -> std::io::Result<Child> {
-    let (program, args) = argv
+fn spawn_stage(stage: &RunStage, cwd: &Path, stdin: Stdio, group: i32) -> std::io::Result<Child> {
+    let (program, args) = stage
+        .argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
     Command::new(program)
@@ -226,6 +229,7 @@ fn spawn_stage(argv: &[String], cwd: &Path, stdin: Stdio, group: i32) -> std::io
         .env("PATH", SAFE_PATH)
         .env("LANG", "C.UTF-8")
         .env("HOME", cwd)
+        .envs(&stage.env)
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -277,8 +281,11 @@ async fn drain(reader: JoinHandle<Captured>) -> Captured {
 mod tests {
     use super::*;
 
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
+    fn argv(words: &[&str]) -> RunStage {
+        RunStage {
+            argv: words.iter().map(|w| w.to_string()).collect(),
+            env: Default::default(),
+        }
     }
 
     #[test]
@@ -317,6 +324,21 @@ mod tests {
             .collect();
         names.sort_unstable();
         assert_eq!(names, ["HOME", "LANG", "PATH"], "{}", env.stdout);
+    }
+
+    #[tokio::test]
+    async fn the_environment_a_decision_adds_reaches_the_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stage = argv(&["env"]);
+        stage.env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
+        let out = run_stages(&[stage], dir.path(), Duration::from_secs(10), 4096)
+            .await
+            .expect("ran");
+        assert!(
+            out.stdout.lines().any(|l| l == "GIT_TERMINAL_PROMPT=0"),
+            "{}",
+            out.stdout
+        );
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ mod limits;
 mod policy_cli;
 mod policy_sync_e2e;
 mod postgres_e2e;
+mod profiles_e2e;
 mod reload;
 mod routes;
 mod storage;

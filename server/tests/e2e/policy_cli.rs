@@ -231,3 +231,49 @@ fn a_closed_pipe_ends_the_output_quietly_with_the_decisions_code() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn check_says_when_a_program_is_unprofiled_and_shows_what_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let file = write_policy(
+        &root,
+        "policy.yaml",
+        &format!(
+            "version: 1\ncommands:\n  allow:\n    - program: printf\n    - program: sed\npaths:\n  read: [\"{}\"]\n",
+            root.display()
+        ),
+    );
+    let cwd = root.display().to_string();
+    let check = |line: &str| {
+        run(&[
+            "policy",
+            "check",
+            "--policy",
+            &file,
+            "--command",
+            line,
+            "--cwd",
+            &cwd,
+        ])
+    };
+    let out = check("printf hi");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`printf` has no program profile"),
+        "{stderr}"
+    );
+    assert_eq!(json(&out)["unprofiled"], serde_json::json!(["printf"]));
+
+    let out = check("sed -n 1p x");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+    let d = json(&out);
+    assert_eq!(
+        d["run"][0]["argv"],
+        serde_json::json!(["sed", "--sandbox", "-n", "1p", "x"])
+    );
+    assert!(d.get("unprofiled").is_none());
+    assert_eq!(check("sed 1e\\ id x").status.code(), Some(1));
+}
