@@ -351,8 +351,7 @@ fn ps(ctx: &mut Ctx<'_>) {
         if arg.starts_with('-') {
             continue;
         }
-        let mut chars = arg.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in arg.char_indices() {
             if c == 'e' {
                 ctx.refuse(
                     Risk::Never,

@@ -268,7 +268,9 @@ mod tests {
     }
 
     /// `(option index in OPTIONS, value)` of every option, then the operands.
-    fn summary(line: &str) -> Result<(Vec<(usize, Option<String>)>, Vec<String>), ParseError> {
+    type Summary = (Vec<(usize, Option<String>)>, Vec<String>);
+
+    fn summary(line: &str) -> Result<Summary, ParseError> {
         let args = words(line);
         let events = parse(OPTIONS, &[], PERMUTE, &args)?;
         let mut opts = Vec::new();
