@@ -64,6 +64,8 @@ commands:
         - name: restart
           targets: [nginx]
     - program: jq
+    - program: docker
+      subcommands: [{{name: ps}}, {{name: cp}}, {{name: run}}]
   deny: [sh]
 paths:
   read: ["{data}"]
@@ -352,6 +354,27 @@ const CASES: &[(&str, &str, bool, &str)] = &[
         false,
         "denyArgs[0]",
     ),
+    (
+        "cp -b -S /../x {data}/a.txt {work}/b.txt",
+        "{data}",
+        false,
+        "profile (cp)",
+    ),
+    (
+        "cp -b -S .bak {data}/a.txt {work}/b.txt",
+        "{data}",
+        true,
+        "(cp)",
+    ),
+    (
+        "git clone {work}/repo {data}/copy",
+        "{work}",
+        false,
+        "paths.write",
+    ),
+    ("git clone {work}/repo copy", "{work}", true, "(git)"),
+    ("git init {data}/new", "{work}", false, "paths.write"),
+    ("git worktree add {data}/wt", "{work}", false, "paths.write"),
     ("jq . {data}/a.txt", "{data}", true, "(jq)"),
     (
         "jq --rawfile k .env -n '$k'",

@@ -621,6 +621,7 @@ fn free(ctx: &mut Ctx<'_>) {
 // Programs that write.
 
 const TARGET: &str = "target";
+const SUFFIX: &str = "suffix";
 
 const CP: &[Opt] = &[
     flag('a', &["archive"]),
@@ -648,7 +649,7 @@ const CP: &[Opt] = &[
     value('\0', &["sparse"]),
     flag('\0', &["strip-trailing-slashes"]),
     flag('s', &["symbolic-link"]),
-    value('S', &["suffix"]),
+    value('S', &["suffix"]).mark(SUFFIX),
     writes('t', &["target-directory"]).mark(TARGET),
     flag('T', &["no-target-directory"]),
     optional('\0', &["update"]),
@@ -672,7 +673,7 @@ const MV: &[Opt] = &[
     flag('n', &["no-clobber"]),
     flag('\0', &["no-copy"]),
     flag('\0', &["strip-trailing-slashes"]),
-    value('S', &["suffix"]),
+    value('S', &["suffix"]).mark(SUFFIX),
     writes('t', &["target-directory"]).mark(TARGET),
     flag('T', &["no-target-directory"]),
     optional('\0', &["update"]),
@@ -745,6 +746,17 @@ fn copy(ctx: &mut Ctx<'_>, options: &'static [Opt], moves: bool) {
         return;
     };
     ctx.apply(&events);
+    for suffix in marked(&events, SUFFIX).into_iter().flatten() {
+        if suffix.contains('/') {
+            let what = format!("`{} --suffix={suffix}`", ctx.program);
+            ctx.refuse(
+                Risk::Never,
+                &[],
+                what,
+                "would write its backup elsewhere than beside the file",
+            );
+        }
+    }
     let ops = operands(&events);
     let source = if moves { Access::Write } else { Access::Read };
     let (sources, dest) = if has_mark(&events, TARGET) {

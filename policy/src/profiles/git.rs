@@ -449,7 +449,23 @@ fn sub_args(ctx: &mut Ctx<'_>, sub: &str, from: usize, chdir: Option<&str>) {
             );
         }
     }
+    // Where `clone`, `init` and `worktree add` create a repository is written.
+    let destination = match sub {
+        "clone" if operands.len() >= 2 => operands.last().copied(),
+        "init" => operands.first().copied(),
+        "worktree" if operands.first().is_some_and(|&p| args[p] == "add") => {
+            operands.get(1).copied()
+        }
+        _ => None,
+    };
+    if let Some(p) = destination {
+        let v = args[p].clone();
+        ctx.file_in(&v, Access::Write, chdir);
+    }
     for p in operands {
+        if Some(p) == destination {
+            continue;
+        }
         let v = args[p].clone();
         if no_index {
             ctx.file_in(&v, Access::Read, chdir);

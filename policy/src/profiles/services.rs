@@ -101,6 +101,31 @@ fn docker(ctx: &mut Ctx<'_>) {
         }
     }
     subcommand_operands(ctx, sub_at);
+    copy_operands(ctx);
+}
+
+/// `docker cp`/`kubectl cp SRC DEST`: an operand without `NAME:` is a local
+/// file, read as the source, written as the destination.
+fn copy_operands(ctx: &mut Ctx<'_>) {
+    let Some(sub) = ctx.out.subcommand else {
+        return;
+    };
+    if ctx.args[sub] != "cp" {
+        return;
+    }
+    let ops = ctx.out.sub_operands.clone();
+    for (k, &p) in ops.iter().enumerate() {
+        let v = ctx.args[p].clone();
+        if v.contains(':') {
+            continue;
+        }
+        let access = if k + 1 == ops.len() {
+            Access::Write
+        } else {
+            Access::Read
+        };
+        ctx.file(&v, access);
+    }
 }
 
 const IMPERSONATES: &str = "acts as another user or with other credentials";
@@ -222,6 +247,7 @@ fn kubectl(ctx: &mut Ctx<'_>) {
         ctx.refuse_subcommand(sub, "changes the cluster (or runs a plugin)");
     }
     ctx.out.sub_operands = ops[1..].to_vec();
+    copy_operands(ctx);
 }
 
 const SYSTEMCTL: &[Opt] = &[
