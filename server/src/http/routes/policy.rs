@@ -84,7 +84,8 @@ fn subject(body: &CheckRequest, policy: &policy::Policy) -> ApiResult<Subject> {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "the decision exactly as `ai-orchestrator policy check` prints it: \
-            for a command `{allowed, command, argv, stages, rule, reason, max_runtime, max_output_bytes}`, \
+            for a command `{allowed, command, argv, stages, rule, reason, max_runtime, max_output_bytes, run, unprofiled?}` \
+            (`run`: the final argv and added environment of each stage when allowed), \
             for a path `{allowed, access, requested, resolved, rule, reason}`"),
         (status = 400, description = "not exactly one of command, read, write; or a relative path"),
         (status = 422, description = "a body of the wrong shape (unknown fields, wrong types)"),
