@@ -304,3 +304,26 @@ fn merge_of_nothing_is_an_empty_valid_policy() {
     assert_eq!(merged.version, 1);
     assert!(Policy::compile(merged).is_ok());
 }
+
+#[test]
+fn allow_options_union_per_program() {
+    let doc = |options: &[&str]| PolicyDocument {
+        version: 1,
+        commands: CommandPolicy {
+            allow: vec![CommandRule {
+                allow_options: strings(options),
+                ..rule("tail")
+            }],
+            ..CommandPolicy::default()
+        },
+        ..PolicyDocument::default()
+    };
+    let merged = merge(&[doc(&["--retry"]), doc(&["--follow", "--retry"])]);
+    assert_eq!(
+        merged.commands.allow[0].allow_options,
+        ["--follow", "--retry"]
+    );
+    let p = Policy::compile(merged).unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.check_command("tail -f", Path::new("/")).allowed);
+    assert!(!p.check_command("tail -F", Path::new("/")).allowed);
+}
