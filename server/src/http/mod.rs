@@ -5,6 +5,8 @@ pub(crate) mod console;
 pub(crate) mod cors;
 pub(crate) mod error;
 pub(crate) mod extract;
+pub(crate) mod mcp;
+pub(crate) mod openai;
 pub(crate) mod openapi;
 pub(crate) mod pipeline;
 pub(crate) mod ratelimit;
