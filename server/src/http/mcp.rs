@@ -241,14 +241,20 @@ async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Response
         return (StatusCode::NOT_FOUND, "Session not found").into_response();
     }
     let closing = req.method() == Method::DELETE;
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     match (&session, response.headers().get(SESSION_HEADER)) {
         (None, Some(created)) if response.status().is_success() => {
             if let Ok(id) = created.to_str() {
                 guard.sessions.bind(id.to_string(), identity);
             }
         }
-        (Some(id), _) if closing && response.status().is_success() => guard.sessions.forget(id),
+        (Some(id), _) if closing && response.status().is_success() => {
+            guard.sessions.forget(id);
+            // The SDK answers 202; the Python SDK expects 200 or 204 for an ended session.
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
+        }
         _ => {}
     }
     response

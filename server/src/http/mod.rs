@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router(state.settings.console_enabled))
         .merge(routes::router())
         .merge(openapi::router())
+        .merge(mcp::router(&state))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(
