@@ -145,10 +145,6 @@ impl ChunkSink {
         }
     }
 
-    pub fn writer(&self) -> &ChunkWriter {
-        &self.writer
-    }
-
     pub async fn send(&self, chunk: &ChatCompletionChunk) {
         // A send fails only when the client has gone; `is_closed` reports it.
         let _ = self.events.send(chunk_event(chunk)).await;
@@ -162,15 +158,17 @@ impl EventSink for ChunkSink {
         } else if let AgentEvent::Result {
             tool,
             allowed,
+            rule,
             result,
             reason,
+            ..
         } = event
         {
             let call = XToolCall {
                 tool,
                 arguments: std::mem::take(&mut self.arguments),
                 allowed,
-                rule: None,
+                rule,
                 result,
                 reason,
             };
@@ -222,7 +220,14 @@ mod tests {
         }));
         assert_eq!(tool["choices"][0]["delta"], json!({}));
         assert_eq!(tool["x_tool_call"]["rule"], "paths.deny[0]");
-        let finish = w.finish(FinishReason::Stop, Usage::new(1, 2));
+        let finish = w.finish(
+            FinishReason::Stop,
+            Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                total_tokens: 3,
+            },
+        );
         assert_eq!(finish.len(), 2);
         assert_eq!(json_of(&finish[0])["choices"][0]["finish_reason"], "stop");
         assert!(json_of(&finish[0]).get("usage").is_none());
@@ -267,8 +272,10 @@ mod tests {
         sink.emit(AgentEvent::Result {
             tool: "read_file".into(),
             allowed: true,
+            rule: Some("paths.read[0]".into()),
             result: Some(json!({"content": "x"})),
             reason: None,
+            duration_ms: 1,
         })
         .await;
         assert!(rx.try_recv().is_ok(), "the tool result is sent");

@@ -62,11 +62,6 @@ impl ChatCompletionRequest {
             .is_some_and(|o| o.include_usage)
     }
 
-    /// Whether the client brought its own tools (passthrough mode).
-    pub fn has_client_tools(&self) -> bool {
-        self.tools.as_ref().is_some_and(|t| !t.is_empty())
-    }
-
     /// Checks what serde cannot: counts, ranges, sizes. The message names the field.
     pub fn validate(&self) -> Result<(), InvalidRequest> {
         if self.messages.is_empty() {
@@ -366,16 +361,6 @@ pub struct Usage {
     pub total_tokens: u64,
 }
 
-impl Usage {
-    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
-        Usage {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        }
-    }
-}
-
 /// One tool call the server ran (extension `x_tool_calls`): the policy's
 /// decision with the rule that decided and the result or the refusal reason.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -397,7 +382,7 @@ impl From<&ToolCallRecord> for XToolCall {
             tool: record.tool.clone(),
             arguments: record.arguments.clone(),
             allowed: record.allowed,
-            rule: None,
+            rule: record.rule.clone(),
             result: record.result.clone(),
             reason: record.reason.clone(),
         }
@@ -452,7 +437,7 @@ pub struct Completion {
 }
 
 impl Completion {
-    pub fn into_response(self) -> ChatCompletion {
+    pub fn into_chat_completion(self) -> ChatCompletion {
         ChatCompletion {
             id: self.id,
             object: "chat.completion",
@@ -670,7 +655,11 @@ mod tests {
             content: Some("hi".into()),
             tool_calls: Vec::new(),
             finish_reason: FinishReason::Stop,
-            usage: Usage::new(3, 2),
+            usage: Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2,
+                total_tokens: 5,
+            },
             x_tool_calls: Some(vec![XToolCall {
                 tool: "read_file".into(),
                 arguments: json!({"path": "/etc/shadow"}),
@@ -681,7 +670,7 @@ mod tests {
             }]),
             x_conversation_id: None,
         };
-        let body = serde_json::to_value(completion.into_response()).unwrap();
+        let body = serde_json::to_value(completion.into_chat_completion()).unwrap();
         assert_eq!(
             body,
             json!({
