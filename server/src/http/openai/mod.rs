@@ -39,6 +39,14 @@ pub const PREFIX: &str = "/v1/";
 /// Largest accepted request body.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
+/// The `/v1` routes in the OpenAPI document (merged into the server's document).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(chat_completions, list_models),
+    tags((name = "openai", description = "OpenAI-compatible Chat Completions (errors in OpenAI's shape)"))
+)]
+pub struct OpenAiDoc;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -144,6 +152,21 @@ fn completion_of(result: CompletionResult, id: String, created: i64) -> Completi
     }
 }
 
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    request_body(content = Object, content_type = "application/json",
+        description = "OpenAI's Chat Completions request: `model`, `messages`, `stream`, `stream_options`, `tools`, `user`, `temperature`, `top_p`, `max_tokens`; extension `x_conversation_id` (a conversation id or `\"new\"`) stores the turn. See docs/api.md."),
+    responses(
+        (status = 200, description = "`chat.completion` with extension `x_tool_calls` (the tools the server ran: `{tool, arguments, allowed, rule, result | reason}`); with `stream: true`, server-sent events `data: {chat.completion.chunk}` … `data: [DONE]`, tool calls as chunks with `x_tool_call`"),
+        (status = 400, description = "the body is not JSON (`{error: {message, type, param, code}}`)"),
+        (status = 401, description = "missing or invalid credentials"),
+        (status = 403, description = "missing the `read` scope"),
+        (status = 404, description = "`x_conversation_id` names no conversation of the caller"),
+        (status = 422, description = "a field that does not fit; `error.param` names it"),
+        (status = 429, description = "the chat budget (shared with `/api/chat`) is spent; `Retry-After`"),
+        (status = 502, description = "model server unreachable, failing, or making malformed tool calls"),
+        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn chat_completions(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -223,6 +246,9 @@ fn stream_completion(
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "`{object: \"list\", data: [{id, object: \"model\", created, owned_by}]}`: `auto` and every configured or served model")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
     let listing = state.llm.catalog.list(&state.llm.client).await;
     let owner = match state.llm.client.provider() {
@@ -280,4 +306,34 @@ pub async fn reshape_errors(req: Request, next: Next) -> Response {
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, reshaped.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use super::*;
+
+    #[test]
+    fn the_openapi_fragment_lists_the_v1_routes() {
+        let doc = serde_json::to_value(OpenAiDoc::openapi()).unwrap();
+        assert!(doc["paths"]["/v1/chat/completions"]["post"].is_object());
+        assert!(doc["paths"]["/v1/models"]["get"].is_object());
+    }
+
+    #[test]
+    fn llm_failures_map_to_gateway_statuses() {
+        assert_eq!(
+            agent_error(&AgentError::Llm(LlmError::Timeout(3))).status,
+            504
+        );
+        assert_eq!(
+            agent_error(&AgentError::Llm(LlmError::Unreachable("x".into()))).status,
+            502
+        );
+        assert_eq!(
+            agent_error(&AgentError::MalformedToolCall("x".into())).status,
+            502
+        );
+    }
 }
