@@ -88,6 +88,26 @@ impl Failed<'_> {
     }
 }
 
+/// A completion whose model is chosen and whose conversation (if any) is
+/// found or created, with the user's message stored: what a stream can
+/// announce before the model is asked.
+#[derive(Debug)]
+pub struct Prepared {
+    request: CompletionRequest,
+    model: String,
+    conversation_id: Option<String>,
+}
+
+impl Prepared {
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.conversation_id.as_deref()
+    }
+}
+
 /// Runs one completion for `principal`; tool progress goes to `events`.
 pub async fn run<S: EventSink>(
     state: &AppState,
@@ -96,6 +116,16 @@ pub async fn run<S: EventSink>(
     request: CompletionRequest,
     events: &mut S,
 ) -> Result<CompletionResult, TurnError> {
+    let prepared = prepare(state, principal, request).await?;
+    execute(state, principal, ctx, prepared, events).await
+}
+
+/// Chooses the model and finds, creates and writes the conversation.
+pub async fn prepare(
+    state: &AppState,
+    principal: &Principal,
+    request: CompletionRequest,
+) -> Result<Prepared, TurnError> {
     if request.messages.is_empty() {
         return Err(TurnError::Invalid("messages must not be empty".into()));
     }
@@ -139,6 +169,27 @@ pub async fn run<S: EventSink>(
         };
         state.db.append_messages(id, &[user]).await?;
     }
+    Ok(Prepared {
+        request,
+        model,
+        conversation_id,
+    })
+}
+
+/// Asks the model: the agent loop, or one call with the client's tools.
+pub async fn execute<S: EventSink>(
+    state: &AppState,
+    principal: &Principal,
+    ctx: &RequestContext,
+    prepared: Prepared,
+    events: &mut S,
+) -> Result<CompletionResult, TurnError> {
+    let Prepared {
+        request,
+        model,
+        conversation_id,
+    } = prepared;
+    let llm = &state.llm;
     let failed = Failed {
         state,
         ctx,

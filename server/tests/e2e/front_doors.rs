@@ -253,6 +253,37 @@ async fn a_stream_has_openai_chunks_tool_events_and_done() {
     let last = &chunks[chunks.len() - 1];
     assert_eq!(last["choices"], json!([]));
     assert!(last["usage"].is_object());
+    assert!(chunks.iter().all(|c| c["model"] == "llama3.1:8b"));
+
+    // A stored stream names its conversation first; an unknown one is a 404 before any stream.
+    stub.push(Turn::text("stored"));
+    let response = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&server.admin)
+        .json(&json!({"messages": [user("keep")], "stream": true, "x_conversation_id": "new"}))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let first: Value =
+        serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    let id = first["x_conversation_id"]
+        .as_str()
+        .expect("conversation id");
+    let (status, _) = server
+        .get(&format!("/api/conversations/{id}"), &server.admin)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = post(
+        &server,
+        "/v1/chat/completions",
+        &server.admin,
+        json!({"messages": [user("x")], "stream": true, "x_conversation_id": "no-such-id"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "conversation_not_found");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{KeepAlive, Sse};
@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use tokio::sync::mpsc;
 
-use crate::agent::completion::{self, CompletionRequest, CompletionResult};
+use crate::agent::completion::{self, CompletionRequest, CompletionResult, Prepared};
 use crate::agent::turn::TurnError;
 use crate::agent::{AgentError, NoEvents};
 use crate::auth::Principal;
@@ -51,6 +51,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(list_models))
+        // Clients resend the whole conversation each time: more than axum's 2 MB default.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// A failed completion as OpenAI reports it.
@@ -173,55 +175,44 @@ async fn chat_completions(
     principal: Principal,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    if body.len() > MAX_BODY {
-        return Err(OpenAiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {MAX_BODY} bytes"),
-        ));
-    }
     let request = parse_request(&body)?;
     let turn = completion_request(&request)?;
     if request.stream {
-        return Ok(stream_completion(state, principal, ctx, request, turn));
+        // Failures before the model is asked (a conversation not found) keep their status.
+        let prepared = completion::prepare(&state, &principal, turn).await?;
+        return Ok(stream_completion(state, principal, ctx, &request, prepared));
     }
     let result = completion::run(&state, &principal, &ctx, turn, &mut NoEvents).await?;
     let body = completion_of(result, completion_id(), now_seconds()).into_chat_completion();
     Ok(Json(body).into_response())
 }
 
-/// Starts the turn in its own task and answers with its events as they come.
+/// Runs the turn in its own task and answers with its events as they come;
+/// the first chunk goes out before the model is asked.
 fn stream_completion(
     state: AppState,
     principal: Principal,
     ctx: RequestContext,
-    request: ChatCompletionRequest,
-    turn: CompletionRequest,
+    request: &ChatCompletionRequest,
+    prepared: Prepared,
 ) -> Response {
     let writer = ChunkWriter {
         id: completion_id(),
         created: now_seconds(),
-        // The model actually chosen is known only later; "auto" names the choice.
-        model: request.model.clone().unwrap_or_else(|| "auto".into()),
+        model: prepared.model().to_string(),
         include_usage: request.include_usage(),
     };
     let (tx, mut rx) = mpsc::channel(32);
     tokio::spawn(async move {
-        let mut sink = ChunkSink::new(writer.clone(), tx.clone());
-        sink.send(&writer.start(None)).await;
-        let outcome = completion::run(&state, &principal, &ctx, turn, &mut sink).await;
+        let sink = ChunkSink::new(writer.clone(), tx.clone());
+        sink.send(&writer.start(prepared.conversation_id().map(str::to_string)))
+            .await;
+        let mut sink = sink;
+        let outcome = completion::execute(&state, &principal, &ctx, prepared, &mut sink).await;
         let events = match outcome {
             Ok(result) => {
                 let completion = completion_of(result, writer.id.clone(), writer.created);
-                let writer = ChunkWriter {
-                    model: completion.model.clone(),
-                    ..writer
-                };
                 let mut chunks = Vec::new();
-                if completion.x_conversation_id.is_some() {
-                    let mut note = writer.content(String::new());
-                    note.x_conversation_id = completion.x_conversation_id.clone();
-                    chunks.push(note);
-                }
                 if let Some(content) = completion.content.filter(|c| !c.is_empty()) {
                     chunks.push(writer.content(content));
                 }
