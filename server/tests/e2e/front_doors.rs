@@ -75,6 +75,7 @@ async fn a_completion_runs_the_agent_loop_and_reports_the_tool_calls() {
     assert_eq!(calls[0]["allowed"], true);
     assert_eq!(calls[0]["result"]["content"], "remember the milk");
     assert!(calls[0]["rule"].as_str().unwrap().starts_with("paths.read"));
+    assert!(calls[0]["duration_ms"].is_u64());
     assert_eq!(calls[1]["allowed"], false);
     assert!(calls[1]["rule"].is_string() && calls[1]["reason"].is_string());
     assert!(!body.to_string().contains("root:"));

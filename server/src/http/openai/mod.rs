@@ -158,7 +158,7 @@ fn completion_of(result: CompletionResult, id: String, created: i64) -> Completi
     request_body(content = Object, content_type = "application/json",
         description = "OpenAI's Chat Completions request: `model`, `messages`, `stream`, `stream_options`, `tools`, `user`, `temperature`, `top_p`, `max_tokens`; extension `x_conversation_id` (a conversation id or `\"new\"`) stores the turn. See docs/api.md."),
     responses(
-        (status = 200, description = "`chat.completion` with extension `x_tool_calls` (the tools the server ran: `{tool, arguments, allowed, rule, result | reason}`); with `stream: true`, server-sent events `data: {chat.completion.chunk}` … `data: [DONE]`, tool calls as chunks with `x_tool_call`"),
+        (status = 200, description = "`chat.completion` with extension `x_tool_calls` (the tools the server ran: `{tool, arguments, allowed, rule, result | reason, duration_ms}`); with `stream: true`, server-sent events `data: {chat.completion.chunk}` … `data: [DONE]`, tool calls as chunks with `x_tool_call`"),
         (status = 400, description = "the body is not JSON (`{error: {message, type, param, code}}`)"),
         (status = 401, description = "missing or invalid credentials"),
         (status = 403, description = "missing the `read` scope"),

@@ -161,7 +161,7 @@ impl EventSink for ChunkSink {
             rule,
             result,
             reason,
-            ..
+            duration_ms,
         } = event
         {
             let call = XToolCall {
@@ -171,6 +171,7 @@ impl EventSink for ChunkSink {
                 rule,
                 result,
                 reason,
+                duration_ms,
             };
             let chunk = self.writer.tool_call(call);
             self.send(&chunk).await;
@@ -217,6 +218,7 @@ mod tests {
             rule: Some("paths.deny[0]".into()),
             result: None,
             reason: Some("denied".into()),
+            duration_ms: 4,
         }));
         assert_eq!(tool["choices"][0]["delta"], json!({}));
         assert_eq!(tool["x_tool_call"]["rule"], "paths.deny[0]");

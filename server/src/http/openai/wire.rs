@@ -374,6 +374,8 @@ pub struct XToolCall {
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How long judging and running the call took.
+    pub duration_ms: u64,
 }
 
 impl From<&ToolCallRecord> for XToolCall {
@@ -385,6 +387,7 @@ impl From<&ToolCallRecord> for XToolCall {
             rule: record.rule.clone(),
             result: record.result.clone(),
             reason: record.reason.clone(),
+            duration_ms: record.duration_ms,
         }
     }
 }
@@ -667,6 +670,7 @@ mod tests {
                 rule: Some("paths.deny[0]".into()),
                 result: None,
                 reason: Some("denied".into()),
+                duration_ms: 2,
             }]),
             x_conversation_id: None,
         };
@@ -679,7 +683,8 @@ mod tests {
                              "finish_reason": "stop", "logprobs": null}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
                 "x_tool_calls": [{"tool": "read_file", "arguments": {"path": "/etc/shadow"},
-                                  "allowed": false, "rule": "paths.deny[0]", "reason": "denied"}]
+                                  "allowed": false, "rule": "paths.deny[0]", "reason": "denied",
+                                  "duration_ms": 2}]
             })
         );
         let list = serde_json::to_value(ModelList::new(
