@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: Rust tests of every crate, the web console in a
-# headless browser, then the Helm chart checks.
+# headless browser, the front doors with the official OpenAI and MCP Python clients, then the
+# Helm chart checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,10 @@ cargo nextest run --workspace --locked --no-fail-fast
 
 echo "==> Web console in headless Chromium (scripts/console-test.sh)"
 CONSOLE_TEST_PREBUILT=1 ./scripts/console-test.sh
+
+echo "==> OpenAI and MCP clients against the real binary (scripts/clients-test.sh)"
+cargo build --locked -p ai-orchestrator --bin ai-orchestrator
+./scripts/clients-test.sh target/debug/ai-orchestrator
 
 echo "==> Helm chart lint and render checks"
 python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt

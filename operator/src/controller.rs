@@ -514,6 +514,8 @@ pub fn success_status(
         policy_hash,
         applied_policies: rendered.policy.applied.clone(),
         url: Some(rendered.url.clone()),
+        openai_url: rendered.openai_url.clone(),
+        mcp_url: rendered.mcp_url.clone(),
     }
 }
 

@@ -91,6 +91,9 @@ pub struct OrchestratorSpec {
     /// Authentication settings.
     #[serde(default)]
     pub auth: AuthSpec,
+    /// The standard protocols served beside the server's own API.
+    #[serde(default)]
+    pub api: ApiSpec,
     /// Base CORS rules; selected AccessPolicies are merged over them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<CorsPolicy>,
@@ -145,6 +148,32 @@ fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schem
         "x-kubernetes-preserve-unknown-fields": true,
         "description": "A partial pod template (metadata and spec) merged over the rendered one: maps are merged, lists of named items (containers, volumes, env, ...) are merged by name, other lists are appended, null removes a field."
     })
+}
+
+/// Which standard front doors the server opens (both under the same
+/// authentication, scopes, policy, rate limits and audit as its own API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSpec {
+    /// The OpenAI-compatible API at `/v1` (`/v1/chat/completions`, `/v1/models`). Default on.
+    #[serde(default = "default_on")]
+    pub openai: bool,
+    /// The MCP server (streamable HTTP) at `/mcp`. Default on.
+    #[serde(default = "default_on")]
+    pub mcp: bool,
+}
+
+impl Default for ApiSpec {
+    fn default() -> Self {
+        ApiSpec {
+            openai: true,
+            mcp: true,
+        }
+    }
+}
+
+fn default_on() -> bool {
+    true
 }
 
 /// The language model backend.
@@ -341,6 +370,12 @@ pub struct OrchestratorStatus {
     /// In-cluster URL of the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// In-cluster base URL of the OpenAI-compatible API (`<url>/v1`), when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai_url: Option<String>,
+    /// In-cluster URL of the MCP endpoint (`<url>/mcp`), when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_url: Option<String>,
 }
 
 /// An AccessPolicy merged into a server's policy.

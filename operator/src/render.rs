@@ -293,6 +293,10 @@ pub struct Rendered {
     pub deployment: Deployment,
     pub policy: PolicyOutcome,
     pub url: String,
+    /// `<url>/v1` when the OpenAI-compatible API is on.
+    pub openai_url: Option<String>,
+    /// `<url>/mcp` when the MCP server is on.
+    pub mcp_url: Option<String>,
 }
 
 impl Rendered {
@@ -588,6 +592,8 @@ pub fn render(input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
         pvc,
         deployment,
         policy,
+        openai_url: spec.api.openai.then(|| format!("{url}/v1")),
+        mcp_url: spec.api.mcp.then(|| format!("{url}/mcp")),
         url,
     })
 }
@@ -641,6 +647,8 @@ fn server_env(orch: &Orchestrator, name: &str) -> Vec<EnvVar> {
         vars.push(env("AI_LLM_TIMEOUT", t.to_string()));
     }
     vars.push(env("AI_AUTH_ENABLED", spec.auth.enabled.to_string()));
+    vars.push(env("AI_OPENAI_API_ENABLED", spec.api.openai.to_string()));
+    vars.push(env("AI_MCP_ENABLED", spec.api.mcp.to_string()));
     if let Some(m) = spec.auth.access_token_minutes {
         vars.push(env("AI_JWT_EXPIRE_MINUTES", m.to_string()));
     }

@@ -47,6 +47,8 @@ fn golden_text(rendered: &Rendered) -> String {
             "invalid": rendered.policy.invalid,
             "mergeError": rendered.policy.merge_error,
             "url": rendered.url,
+            "openaiUrl": rendered.openai_url,
+            "mcpUrl": rendered.mcp_url,
         }
     }));
     let mut out = String::new();
@@ -115,6 +117,7 @@ fn full() -> Orchestrator {
         json!({
             "image": "registry.example.com/ai-orchestrator:1.2.3",
             "replicas": 2,
+            "api": {"mcp": false},
             "llm": {"url": "https://llm.example.com", "provider": "openai", "defaultModel": "gpt-x", "timeoutSeconds": 90, "models": ["gpt-x", "gpt-y"]},
             "auth": {"enabled": true, "accessTokenMinutes": 15, "refreshTokenDays": 7,
                      "adminPasswordSecretRef": {"name": "admin", "key": "password"},
@@ -395,6 +398,39 @@ fn policy_change_changes_configmap_but_not_pod_template() {
     assert_ne!(before.config_map, after.config_map);
     assert_ne!(before.policy.hash, after.policy.hash);
     assert_eq!(before.deployment, after.deployment);
+}
+
+fn env_value(rendered: &Rendered, name: &str) -> Option<String> {
+    let pod = rendered.deployment.spec.as_ref()?.template.spec.as_ref()?;
+    pod.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
+}
+
+#[test]
+fn the_front_doors_follow_spec_api() {
+    let on = render_ok(&minimal(), &[], &[]);
+    assert_eq!(
+        env_value(&on, "AI_OPENAI_API_ENABLED").as_deref(),
+        Some("true")
+    );
+    assert_eq!(env_value(&on, "AI_MCP_ENABLED").as_deref(), Some("true"));
+    assert_eq!(on.openai_url, Some(format!("{}/v1", on.url)));
+    assert_eq!(on.mcp_url, Some(format!("{}/mcp", on.url)));
+    let off = render_ok(
+        &orchestrator("doors", json!({"api": {"openai": false, "mcp": false}})),
+        &[],
+        &[],
+    );
+    assert_eq!(
+        env_value(&off, "AI_OPENAI_API_ENABLED").as_deref(),
+        Some("false")
+    );
+    assert_eq!(env_value(&off, "AI_MCP_ENABLED").as_deref(), Some("false"));
+    assert_eq!((off.openai_url, off.mcp_url), (None, None));
 }
 
 #[test]

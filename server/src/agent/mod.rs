@@ -4,6 +4,7 @@
 //! the tools and the event stream are traits, so the loop is tested with an
 //! in-process fake model.
 
+pub mod completion;
 mod events;
 #[cfg(test)]
 mod tests;

@@ -126,7 +126,7 @@ impl ToolRunner for AuditedTools<'_> {
     }
 }
 
-fn system_prompt(policy: &policy::Policy) -> String {
+pub(crate) fn system_prompt(policy: &policy::Policy) -> String {
     let paths = &policy.document().paths;
     let list = |v: &[String]| {
         if v.is_empty() {
@@ -163,7 +163,7 @@ fn history_of(stored: &[conversations::StoredMessage]) -> Vec<ChatMessage> {
 }
 
 /// The assistant and tool messages of a run as stored rows.
-fn rows_of(run: &agent::AgentRun, model: &str) -> Vec<NewMessage> {
+pub(crate) fn rows_of(run: &agent::AgentRun, model: &str) -> Vec<NewMessage> {
     let mut records = run.tool_calls.iter();
     run.messages
         .iter()

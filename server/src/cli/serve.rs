@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ServeArgs, Settings};
@@ -84,6 +85,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
     ));
     tracing::info!(%addr, generation = state.snapshot().generation, "listening");
+    // Without TCP_NODELAY each streamed event after the headers waits for the
+    // client's delayed ACK (about 40 ms on Linux): SSE and WebSocket answers stall.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -158,6 +158,17 @@ pub struct Settings {
     pub kubernetes: Option<KubernetesSource>,
     /// `AI_CONSOLE_ENABLED`: serve the web console under `/` (default on).
     pub console_enabled: bool,
+    pub doors: FrontDoors,
+}
+
+/// The standard protocols served beside the v3 routes (`AI_OPENAI_API_ENABLED`,
+/// `AI_MCP_ENABLED`; both on by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrontDoors {
+    /// `/v1/chat/completions` and `/v1/models`.
+    pub openai: bool,
+    /// `/mcp`.
+    pub mcp: bool,
 }
 
 impl Settings {
@@ -295,6 +306,16 @@ impl Settings {
             .map(|v| parse_bool(&v, "AI_DEBUG"))
             .transpose()?
             .unwrap_or(false);
+        let switch = |name: &str| -> anyhow::Result<bool> {
+            Ok(get(name)
+                .map(|v| parse_bool(&v, name))
+                .transpose()?
+                .unwrap_or(true))
+        };
+        let doors = FrontDoors {
+            openai: switch("AI_OPENAI_API_ENABLED")?,
+            mcp: switch("AI_MCP_ENABLED")?,
+        };
         Ok(Settings {
             host,
             port,
@@ -328,6 +349,7 @@ impl Settings {
                 .map(|v| parse_bool(&v, "AI_CONSOLE_ENABLED"))
                 .transpose()?
                 .unwrap_or(true),
+            doors,
         })
     }
 
@@ -456,6 +478,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(settings(&args, &[("AI_PORT", "9000")]).unwrap().port, 7000);
+    }
+
+    #[test]
+    fn the_front_doors_are_on_unless_switched_off() {
+        let on = settings(&ServeArgs::default(), &[]).unwrap().doors;
+        assert!(on.openai && on.mcp);
+        let off = settings(
+            &ServeArgs::default(),
+            &[("AI_OPENAI_API_ENABLED", "false"), ("AI_MCP_ENABLED", "0")],
+        )
+        .unwrap()
+        .doors;
+        assert!(!off.openai && !off.mcp);
+        let err = settings(&ServeArgs::default(), &[("AI_MCP_ENABLED", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("AI_MCP_ENABLED"), "{err}");
     }
 
     #[test]

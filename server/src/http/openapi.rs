@@ -71,10 +71,11 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
 
-/// The whole API: the security routes and the agent routes in one document.
+/// The whole API: the security routes, the agent routes and the `/v1` door in one document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::http::routes::agent_doc::AgentApiDoc::openapi());
+    doc.merge(crate::http::openai::OpenAiDoc::openapi());
     doc
 }
 

@@ -195,6 +195,16 @@ fn set_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: 
     headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
 }
 
+/// The budget a route spends: the OpenAI-compatible chat spends the chat
+/// budget of `/api/chat` (as `/ws/chat` messages do), so that a caller has one
+/// chat budget whichever door it uses.
+pub fn budget_of(route: &str) -> &str {
+    match route {
+        "/v1/chat/completions" => "/api/chat",
+        other => other,
+    }
+}
+
 /// Charges the request to its identity's (or IP's) budget on its route.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // The console's own files are compiled in and cost nothing; a page load fetches a dozen.
@@ -207,7 +217,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         _ => format!("ip:{}", ctx.client_ip),
     };
     let route = route_of(&req);
-    match state.limiter.check(&route, &key) {
+    match state.limiter.check(budget_of(&route), &key) {
         Decision::Disabled => next.run(req).await,
         Decision::Allowed {
             limit,

@@ -226,6 +226,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/api/conversations/{id}", READ),
     rule("PUT", "/api/conversations/{id}", WRITE),
     rule("DELETE", "/api/conversations/{id}", WRITE),
+    // The OpenAI-compatible door: tool calls the agent makes check each tool's scope too.
+    rule("POST", "/v1/chat/completions", READ),
+    rule("GET", "/v1/models", READ),
+    // The MCP door: each tools/call also needs the tool's own scope.
+    rule("POST", "/mcp", READ),
+    rule("GET", "/mcp", READ),
+    rule("DELETE", "/mcp", READ),
 ];
 
 /// What `method path_template` requires; routes not in the table are admin-only.

@@ -14,6 +14,7 @@ mod agent_ws;
 mod auth;
 mod backup_restore;
 mod console;
+mod front_doors;
 mod identity;
 mod import_v3;
 mod kube_source;
