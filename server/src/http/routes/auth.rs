@@ -174,7 +174,8 @@ pub async fn login(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
-    let password_ok = passwords::verify(body.password.clone(), hash).await;
+    // Unknown names verify against a stand-in hash: the same cost, the same bound.
+    let password_ok = passwords::verify(&state.hash_pool, body.password.clone(), hash).await?;
     let user = match stored {
         Some(user) if password_ok && !user.disabled => user,
         other => {

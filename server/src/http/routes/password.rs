@@ -60,7 +60,7 @@ pub async fn after_login(
     let is_default = password == passwords::V3_DEFAULT_PASSWORD;
     let mut hash = user.password_hash.clone();
     if passwords::needs_rehash(&user.password_hash) {
-        let upgraded = passwords::hash(password).await?;
+        let upgraded = passwords::hash(&state.hash_pool, password).await?;
         // Conditional on the old hash, so a concurrent password change wins.
         let result = sqlx::query(
             "UPDATE users SET password_hash = $3, updated_at = $4 WHERE username = $1 AND password_hash = $2",
@@ -120,7 +120,13 @@ pub async fn change_password(
     let Some(user) = state.db.get_user(&username).await? else {
         return Err(ApiError::unauthorized());
     };
-    if !passwords::verify(body.current_password.clone(), user.password_hash.clone()).await {
+    if !passwords::verify(
+        &state.hash_pool,
+        body.current_password.clone(),
+        user.password_hash.clone(),
+    )
+    .await?
+    {
         state.login_guard.record_failure(&username, &ip);
         state
             .audit
@@ -138,7 +144,7 @@ pub async fn change_password(
             "choose a new password different from the current one and from the old default".into(),
         ));
     }
-    let hash = passwords::hash(body.new_password).await?;
+    let hash = passwords::hash(&state.hash_pool, body.new_password).await?;
     // The token generation moves on: every access token issued before dies at once.
     let result = sqlx::query(
         "UPDATE users SET password_hash = $2, weak_password_hash = NULL, updated_at = $3, \
