@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Router};
 use serde::Deserialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, passwords};
@@ -15,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::routes::auth::{TokenResponse, issue_pair};
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
-use crate::store::db::{Db, UserRow, now_ms};
+use crate::store::db::{UserRow, now_ms};
 
 pub const WEAK_PASSWORD_WARNING: &str =
     "This account uses the old default password; change it now with POST /api/auth/password";
@@ -34,19 +33,6 @@ pub struct PasswordChanged {
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
-}
-
-/// Whether the user's password is flagged as the old default (and unchanged since).
-pub async fn must_change(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT password_hash, weak_password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(db.pool())
-            .await?;
-    let Some(row) = row else { return Ok(false) };
-    let current: String = row.try_get("password_hash")?;
-    let weak: Option<String> = row.try_get("weak_password_hash")?;
-    Ok(weak.as_deref() == Some(current.as_str()))
 }
 
 /// After a successful login: replaces an imported hash with argon2id and flags the
@@ -91,6 +77,9 @@ pub async fn after_login(
             .bind(&hash)
             .execute(state.db.pool())
             .await?;
+        state
+            .identities
+            .set_must_change_password(&user.username, true);
     }
     Ok(is_default)
 }
@@ -158,6 +147,7 @@ pub async fn change_password(
     if result.rows_affected() != 1 {
         return Err(ApiError::unauthorized());
     }
+    state.identities.set_must_change_password(&username, false);
     let revoked = state.db.revoke_refresh_for_user(&username).await?;
     if let Some(updated) = state.db.get_user(&username).await? {
         state.identities.put_user(&updated);

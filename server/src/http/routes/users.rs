@@ -194,6 +194,10 @@ pub async fn update_user(
         return Err(ApiError::NotFound(format!("user {username:?} not found")));
     }
     state.identities.put_user(&user);
+    if password_reset {
+        // The flagged weak hash is no longer the current one.
+        state.identities.set_must_change_password(&username, false);
+    }
     if user.disabled || password_reset {
         state.db.revoke_refresh_for_user(&username).await?;
     }
