@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 
 use crate::auth::guard::LoginGuard;
+use crate::auth::hash_pool::HashPool;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::{JwtKeys, KeySource};
 use crate::auth::passwords;
@@ -72,7 +73,12 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
 }
 
 /// Creates the `admin` user when there are no users at all.
-async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow::Result<()> {
+async fn bootstrap_admin(
+    settings: &Settings,
+    db: &Db,
+    audit: &Audit,
+    hash_pool: &HashPool,
+) -> anyhow::Result<()> {
     if !db.list_users().await?.is_empty() {
         return Ok(());
     }
@@ -86,10 +92,9 @@ async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow:
             passwords::MIN_LEN
         );
     }
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || passwords::hash_blocking(&password)).await??
-    };
+    let hash = passwords::hash(hash_pool, password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot hash the admin password: {e}"))?;
     let now = now_ms();
     let created = db
         .insert_user(&UserRow {
@@ -160,14 +165,16 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let audit = Audit::new(db.clone(), settings.audit_log_path.clone())
         .await
         .context("cannot open the audit log file")?;
-    bootstrap_admin(&settings, &db, &audit).await?;
+    let hash_pool = Arc::new(HashPool::new(
+        settings.password_hashing.concurrency,
+        settings.password_hashing.queue_timeout,
+    ));
+    bootstrap_admin(&settings, &db, &audit, &hash_pool).await?;
     let identities = Identities::load(&db).await.context("cannot load users")?;
-    let dummy_hash: Arc<str> = {
-        let random = passwords::generate();
-        tokio::task::spawn_blocking(move || passwords::hash_blocking(&random))
-            .await??
-            .into()
-    };
+    let dummy_hash: Arc<str> = passwords::hash(&hash_pool, passwords::generate())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot hash the stand-in password: {e}"))?
+        .into();
     let llm = llm_services(&settings)?;
     let snapshot = candidate.into_snapshot(1);
     let limiter = RateLimits::new(&snapshot.policy);
@@ -186,6 +193,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         identities: Arc::new(identities),
         llm: Arc::new(llm),
         login_guard: Arc::new(LoginGuard::default()),
+        hash_pool,
         dummy_hash,
         started_at: now_ms(),
     })

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::auth::guard::LoginGuard;
+use crate::auth::hash_pool::HashPool;
 use crate::auth::identity::Identities;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// The model server client and the model cache.
     pub llm: Arc<LlmServices>,
     pub login_guard: Arc<LoginGuard>,
+    /// Every password hash and verification runs here, bounded.
+    pub hash_pool: Arc<HashPool>,
     /// An argon2id hash of a random password, verified against for unknown
     /// users so that a wrong name costs the same time as a wrong password.
     pub dummy_hash: Arc<str>,

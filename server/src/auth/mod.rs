@@ -3,6 +3,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod guard;
+pub(crate) mod hash_pool;
 pub(crate) mod identity;
 pub(crate) mod jwt;
 pub mod legacy_hash;

@@ -161,7 +161,7 @@ fn api_key(state: &AppState, key: &str) -> AuthOutcome {
         if owner.disabled {
             return AuthOutcome::Refused("API key owner disabled");
         }
-        state.identities.touch_key(&stored.id, now);
+        stored.touch(now);
         return AuthOutcome::Authenticated(Principal {
             username: stored.owner,
             scopes: stored.scopes.intersect(owner.scopes),

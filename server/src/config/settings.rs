@@ -101,6 +101,15 @@ pub struct AgentSettings {
     pub max_upload_size: u64,
 }
 
+/// The bound on concurrent password hashing (see `auth::hash_pool`).
+#[derive(Clone, Debug)]
+pub struct PasswordHashSettings {
+    /// Hashes computed at once, each with its own ~19 MiB of working memory.
+    pub concurrency: usize,
+    /// How long a login waits for a free slot before a 503.
+    pub queue_timeout: Duration,
+}
+
 /// JWT issuing and checking.
 #[derive(Clone, Debug)]
 pub struct JwtSettings {
@@ -148,6 +157,7 @@ pub struct Settings {
     pub auth_enabled: bool,
     pub admin_password: Option<Secret>,
     pub jwt: JwtSettings,
+    pub password_hashing: PasswordHashSettings,
     pub overrides: PolicyOverrides,
     pub debug: bool,
     pub log_level: String,
@@ -245,6 +255,23 @@ impl Settings {
             bail!("AI_JWT_EXPIRE_MINUTES and AI_REFRESH_TOKEN_EXPIRE_DAYS must be at least 1");
         }
 
+        let password_hashing = PasswordHashSettings {
+            concurrency: parse_or(
+                get("AI_PASSWORD_HASH_CONCURRENCY"),
+                "AI_PASSWORD_HASH_CONCURRENCY",
+                crate::auth::hash_pool::default_concurrency(),
+            )?,
+            queue_timeout: Duration::from_millis(parse_or(
+                get("AI_PASSWORD_HASH_QUEUE_TIMEOUT_MS"),
+                "AI_PASSWORD_HASH_QUEUE_TIMEOUT_MS",
+                u64::try_from(crate::auth::hash_pool::DEFAULT_QUEUE_TIMEOUT.as_millis())
+                    .unwrap_or(u64::MAX),
+            )?),
+        };
+        if password_hashing.concurrency == 0 {
+            bail!("AI_PASSWORD_HASH_CONCURRENCY must be at least 1");
+        }
+
         let overrides = PolicyOverrides {
             cors_origins: get("AI_CORS_ORIGINS")
                 .map(|v| parse_list(&v, "AI_CORS_ORIGINS"))
@@ -337,6 +364,7 @@ impl Settings {
                 audience: "ai-orchestrator".into(),
                 leeway_seconds: 5,
             },
+            password_hashing,
             overrides,
             debug,
             log_level: get("AI_LOG_LEVEL")

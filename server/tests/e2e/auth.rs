@@ -985,3 +985,65 @@ async fn api_key_lifetimes_are_bounded() {
     let expires = created["expires_at"].as_str().unwrap_or_default();
     assert!(expires.parse::<jiff::Timestamp>().is_ok(), "{created}");
 }
+
+#[tokio::test]
+async fn logins_past_the_hashing_bound_get_503_with_retry_after_then_succeed_again() {
+    // One hashing slot and no waiting: any login arriving while another hashes is refused.
+    let server = ServerBuilder::default()
+        .env("AI_PASSWORD_HASH_CONCURRENCY", "1")
+        .env("AI_PASSWORD_HASH_QUEUE_TIMEOUT_MS", "0")
+        .start()
+        .await;
+    let login = |username: &'static str, password: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .client
+                .post(server.url("/api/auth/login"))
+                .json(&json!({"username": username, "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut refused = 0;
+    for _round in 0..10 {
+        // Known and unknown users alike go through the same bound.
+        let burst = (0..24).map(|i| match i % 3 {
+            0 => login("nobody", "wrong-password"),
+            _ => login("admin", ADMIN_PASSWORD),
+        });
+        for response in futures::future::join_all(burst).await {
+            let status = response.status().as_u16();
+            if status == 503 {
+                refused += 1;
+                let retry: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry >= 1);
+                let body: Value = response.json().await.unwrap();
+                assert!(body["detail"].as_str().unwrap().contains("busy"), "{body}");
+            } else {
+                assert!(
+                    status == 200 || status == 401,
+                    "a login is answered, refused as busy, or wrong: {status}"
+                );
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(
+        refused > 0,
+        "concurrent logins past one slot were never refused"
+    );
+    // Refusals as busy are not failures: the admin is not locked out, and the server lives on.
+    assert_eq!(server.health().await["status"], "healthy");
+    let response = login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(login("nobody", "wrong-password").await.status(), 401);
+    assert!(!server.logs().contains("panicked"));
+}

@@ -174,7 +174,8 @@ pub async fn login(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.to_string());
-    let password_ok = passwords::verify(body.password.clone(), hash).await;
+    // Unknown names verify against a stand-in hash: the same cost, the same bound.
+    let password_ok = passwords::verify(&state.hash_pool, body.password.clone(), hash).await?;
     let user = match stored {
         Some(user) if password_ok && !user.disabled => user,
         other => {
@@ -324,16 +325,19 @@ pub async fn logout(
 
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Me), (status = 401, description = "not authenticated")))]
-pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
-    let must_change_password =
-        crate::http::routes::password::must_change(&state.db, &principal.username).await?;
-    Ok(Json(Me {
+pub async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
+    // From the in-memory view, like the authentication before it: no database read.
+    let must_change_password = state
+        .identities
+        .user(&principal.username)
+        .is_some_and(|u| u.must_change_password);
+    Json(Me {
         username: principal.username,
         scopes: principal.scopes,
         auth_method: principal.auth_method,
         disabled: false,
         must_change_password,
-    }))
+    })
 }
 
 pub fn router() -> Router<AppState> {

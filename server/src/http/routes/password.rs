@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Extension, Router};
 use serde::Deserialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, passwords};
@@ -15,7 +14,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::routes::auth::{TokenResponse, issue_pair};
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
-use crate::store::db::{Db, UserRow, now_ms};
+use crate::store::db::{UserRow, now_ms};
 
 pub const WEAK_PASSWORD_WARNING: &str =
     "This account uses the old default password; change it now with POST /api/auth/password";
@@ -36,19 +35,6 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
-/// Whether the user's password is flagged as the old default (and unchanged since).
-pub async fn must_change(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT password_hash, weak_password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(db.pool())
-            .await?;
-    let Some(row) = row else { return Ok(false) };
-    let current: String = row.try_get("password_hash")?;
-    let weak: Option<String> = row.try_get("weak_password_hash")?;
-    Ok(weak.as_deref() == Some(current.as_str()))
-}
-
 /// After a successful login: replaces an imported hash with argon2id and flags the
 /// old default password. Returns whether the password must be changed.
 pub async fn after_login(
@@ -60,7 +46,7 @@ pub async fn after_login(
     let is_default = password == passwords::V3_DEFAULT_PASSWORD;
     let mut hash = user.password_hash.clone();
     if passwords::needs_rehash(&user.password_hash) {
-        let upgraded = passwords::hash(password).await?;
+        let upgraded = passwords::hash(&state.hash_pool, password).await?;
         // Conditional on the old hash, so a concurrent password change wins.
         let result = sqlx::query(
             "UPDATE users SET password_hash = $3, updated_at = $4 WHERE username = $1 AND password_hash = $2",
@@ -91,6 +77,9 @@ pub async fn after_login(
             .bind(&hash)
             .execute(state.db.pool())
             .await?;
+        state
+            .identities
+            .set_must_change_password(&user.username, true);
     }
     Ok(is_default)
 }
@@ -120,7 +109,13 @@ pub async fn change_password(
     let Some(user) = state.db.get_user(&username).await? else {
         return Err(ApiError::unauthorized());
     };
-    if !passwords::verify(body.current_password.clone(), user.password_hash.clone()).await {
+    if !passwords::verify(
+        &state.hash_pool,
+        body.current_password.clone(),
+        user.password_hash.clone(),
+    )
+    .await?
+    {
         state.login_guard.record_failure(&username, &ip);
         state
             .audit
@@ -138,7 +133,7 @@ pub async fn change_password(
             "choose a new password different from the current one and from the old default".into(),
         ));
     }
-    let hash = passwords::hash(body.new_password).await?;
+    let hash = passwords::hash(&state.hash_pool, body.new_password).await?;
     // The token generation moves on: every access token issued before dies at once.
     let result = sqlx::query(
         "UPDATE users SET password_hash = $2, weak_password_hash = NULL, updated_at = $3, \
@@ -152,6 +147,7 @@ pub async fn change_password(
     if result.rows_affected() != 1 {
         return Err(ApiError::unauthorized());
     }
+    state.identities.set_must_change_password(&username, false);
     let revoked = state.db.revoke_refresh_for_user(&username).await?;
     if let Some(updated) = state.db.get_user(&username).await? {
         state.identities.put_user(&updated);

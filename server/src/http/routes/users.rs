@@ -94,7 +94,7 @@ pub async fn create_user(
         uid: crate::store::db::new_user_id(),
         token_generation: 0,
         username: body.username.clone(),
-        password_hash: passwords::hash(body.password).await?,
+        password_hash: passwords::hash(&state.hash_pool, body.password).await?,
         scopes,
         disabled: false,
         created_at: now,
@@ -182,7 +182,7 @@ pub async fn update_user(
     let password_reset = body.password.is_some();
     if let Some(password) = body.password {
         passwords::validate_new(&password)?;
-        user.password_hash = passwords::hash(password).await?;
+        user.password_hash = passwords::hash(&state.hash_pool, password).await?;
         changes.push("password reset".into());
     }
     user.updated_at = now_ms();
@@ -194,6 +194,10 @@ pub async fn update_user(
         return Err(ApiError::NotFound(format!("user {username:?} not found")));
     }
     state.identities.put_user(&user);
+    if password_reset {
+        // The flagged weak hash is no longer the current one.
+        state.identities.set_must_change_password(&username, false);
+    }
     if user.disabled || password_reset {
         state.db.revoke_refresh_for_user(&username).await?;
     }
