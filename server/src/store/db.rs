@@ -54,6 +54,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "user ids",
         include_str!("../../migrations/sqlite/0003_user_ids.sql"),
     ),
+    (
+        4,
+        "uploads",
+        include_str!("../../migrations/sqlite/0004_uploads.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -70,6 +75,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "user ids",
         include_str!("../../migrations/postgres/0003_user_ids.sql"),
+    ),
+    (
+        4,
+        "uploads",
+        include_str!("../../migrations/postgres/0004_uploads.sql"),
     ),
 ];
 

@@ -5,3 +5,4 @@ pub(crate) mod audit;
 pub mod conversations;
 pub mod db;
 pub mod private;
+pub mod uploads;
