@@ -53,6 +53,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"
         );
     }
+    // Before the lock file or the workspace appear beside it: a v3.0 file stays untouched.
+    if let Some(file) = crate::cli::server_lock::sqlite_path(&settings.database_url) {
+        crate::store::schema_check::check_sqlite_file(&file).await?;
+    }
     crate::store::private::dir(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (mode 0700)",

@@ -233,6 +233,7 @@ impl Db {
                 .unwrap_or_default()
                 .to_string();
             if path != ":memory:" && !path.is_empty() {
+                crate::store::schema_check::check_sqlite_file(Path::new(&path)).await?;
                 crate::store::private::sqlite_files(Path::new(&path)).with_context(|| {
                     format!("cannot create the database file {path} (mode 0600, directory 0700)")
                 })?;
@@ -263,6 +264,9 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL")
                 .await
                 .context("cannot switch SQLite to WAL mode")?;
+        }
+        if backend == Backend::Postgres {
+            crate::store::schema_check::check_postgres(&pool).await?;
         }
         migrator(backend)
             .run(&pool)

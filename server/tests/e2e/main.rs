@@ -24,4 +24,5 @@ mod postgres_e2e;
 mod reload;
 mod routes;
 mod storage;
+mod upgrade;
 mod workspace;
