@@ -259,7 +259,10 @@ async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<HashSet<Str
         .fetch_all(conn)
         .await?;
     rows.iter()
-        .map(|r| r.try_get::<String, _>("name").map(|n| n.to_ascii_lowercase()))
+        .map(|r| {
+            r.try_get::<String, _>("name")
+                .map(|n| n.to_ascii_lowercase())
+        })
         .collect()
 }
 
@@ -391,8 +394,13 @@ pub async fn read_v3(auth_db: &Path, orchestrator_db: &Path) -> Result<V3Data, F
     let mut auth = open_v3(auth_db, "auth.db").await?;
     let mut orch = open_v3(orchestrator_db, "orchestrator.db").await?;
     let users = identify(&mut auth, auth_db, "auth.db", "users").await?;
-    let conversations =
-        identify(&mut orch, orchestrator_db, "orchestrator.db", "conversations").await?;
+    let conversations = identify(
+        &mut orch,
+        orchestrator_db,
+        "orchestrator.db",
+        "conversations",
+    )
+    .await?;
     let keys = find(&mut auth, auth_db, "auth.db", "api_keys").await?;
     let messages = find(&mut orch, orchestrator_db, "orchestrator.db", "messages").await?;
     let uploads = find(&mut orch, orchestrator_db, "orchestrator.db", "uploads").await?;
@@ -420,7 +428,8 @@ pub async fn read_v3(auth_db: &Path, orchestrator_db: &Path) -> Result<V3Data, F
         ],
         "",
     );
-    let sql = sql.replacen("SELECT ", &format!("SELECT {id} AS id, "), 1) + &format!(" ORDER BY {id}");
+    let sql =
+        sql.replacen("SELECT ", &format!("SELECT {id} AS id, "), 1) + &format!(" ORDER BY {id}");
     let mut names_by_id = HashMap::new();
     for r in fetch(&mut auth, sql, "users from auth.db").await? {
         let user = V3User {

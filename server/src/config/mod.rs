@@ -2,6 +2,7 @@
 //! hot-reloaded snapshot of policy and secrets ([`reload`]), fed by file
 //! watchers and, on Kubernetes, by the API ([`kube_source`]).
 
+pub(crate) mod dotenv;
 mod error;
 pub(crate) mod files;
 mod generated_key;

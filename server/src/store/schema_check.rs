@@ -203,6 +203,10 @@ mod tests {
             message.contains("this is a v3.0 database: run ai-orchestrator import-v3"),
             "{message}"
         );
-        assert!(refusal(&classify(&other), "x.db").unwrap().contains("wp_posts"));
+        assert!(
+            refusal(&classify(&other), "x.db")
+                .unwrap()
+                .contains("wp_posts")
+        );
     }
 }

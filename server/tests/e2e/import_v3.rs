@@ -425,7 +425,10 @@ async fn an_import_is_all_or_nothing_and_never_runs_under_a_server() {
     let files: Vec<_> = std::fs::read_dir(&uploads)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
-    assert!(files.is_empty(), "no upload file may stay behind: {files:?}");
+    assert!(
+        files.is_empty(),
+        "no upload file may stay behind: {files:?}"
+    );
 
     // --owner maps the conversations to another imported user.
     let out = import(&auth, &orch, &url, &dirs.data(), &["--owner", "alice"]);
@@ -491,7 +494,10 @@ INSERT INTO api_keys (key_hash, name, user_id, scopes, disabled) VALUES ('{k2}',
     let server = ServerBuilder::default().dirs(dirs.clone()).start().await;
     let (status, body) = login(&server, "dave", "dave-v3-passphrase").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(with_key(&server, "/api/auth/me", v3::ALICE_KEY).await.0, 200);
+    assert_eq!(
+        with_key(&server, "/api/auth/me", v3::ALICE_KEY).await.0,
+        200
+    );
     assert_eq!(
         with_key(&server, "/api/auth/me", v3::EXPIRED_KEY).await.0,
         401,

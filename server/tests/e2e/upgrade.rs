@@ -31,8 +31,14 @@ async fn a_v3_or_foreign_database_is_refused_and_left_untouched() {
     .unwrap();
     let before = listing(source.path());
     for (file, expected) in [
-        (&orch, "this is a v3.0 database: run ai-orchestrator import-v3"),
-        (&auth, "this is a v3.0 database: run ai-orchestrator import-v3"),
+        (
+            &orch,
+            "this is a v3.0 database: run ai-orchestrator import-v3",
+        ),
+        (
+            &auth,
+            "this is a v3.0 database: run ai-orchestrator import-v3",
+        ),
         (&foreign, "is not an ai-orchestrator database"),
     ] {
         let bytes = std::fs::read(file).unwrap();
