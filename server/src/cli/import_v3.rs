@@ -1166,6 +1166,21 @@ pub fn target_url(
     Ok(target_settings(database_url, data_dir)?.database_url)
 }
 
+/// The settings the server would use with the same flags, `.env` and environment.
+pub fn target_settings_with(
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    env_file: Option<PathBuf>,
+) -> anyhow::Result<Settings> {
+    let args = ServeArgs {
+        database_url,
+        data_dir,
+        env_file,
+        ..ServeArgs::default()
+    };
+    Settings::load(&args)
+}
+
 /// The settings the server would use with the same flags and environment.
 pub fn target_settings(
     database_url: Option<String>,
@@ -1180,7 +1195,11 @@ pub fn target_settings(
 }
 
 pub async fn run(args: ImportArgs) -> Result<(), Failure> {
-    let settings = target_settings(args.database_url.clone(), args.data_dir.clone())?;
+    let settings = target_settings_with(
+        args.database_url.clone(),
+        args.data_dir.clone(),
+        args.env_file.clone(),
+    )?;
     let url = settings.database_url.clone();
     let paths = UploadPaths {
         upload_dir: args

@@ -48,6 +48,12 @@ fn ensure_workspace(data_dir: &std::path::Path) {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&args)?;
     init_logging(&settings);
+    if let Some((path, bad_lines)) = &settings.env_file {
+        tracing::info!(path = %path.display(), "read settings from the env file");
+        for line in bad_lines {
+            tracing::warn!(path = %path.display(), line, "a line of the env file could not be parsed and was skipped");
+        }
+    }
     if !settings.auth_enabled {
         tracing::warn!(
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Secret holding jwt-keys.json and api-keys.json [env: AI_AUTH_SECRET]
     #[arg(long)]
     pub auth_secret: Option<String>,
+    /// A `.env` file to read (the environment wins over it) [env: AI_ENV_FILE]
+    /// [default: ./.env when present]
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
 }
 
 /// The ConfigMap and Secret followed through the Kubernetes API.
@@ -158,12 +162,26 @@ pub struct Settings {
     pub kubernetes: Option<KubernetesSource>,
     /// `AI_CONSOLE_ENABLED`: serve the web console under `/` (default on).
     pub console_enabled: bool,
+    /// The `.env` file that was read, and the numbers of its lines that were skipped.
+    pub env_file: Option<(PathBuf, Vec<usize>)>,
 }
 
 impl Settings {
-    /// Settings from flags and the process environment.
+    /// Settings from flags, the process environment and the `.env` file, in that order.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
-        Settings::from_sources(args, |name| std::env::var(name).ok())
+        let process = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let located = crate::config::dotenv::locate(
+            args.env_file.as_deref(),
+            process("AI_ENV_FILE").as_deref(),
+        )?;
+        let file = located
+            .map(|path| crate::config::dotenv::read(&path, process))
+            .transpose()?;
+        let mut settings = Settings::from_sources(args, |name| {
+            process(name).or_else(|| file.as_ref().and_then(|f| f.get(name).map(str::to_string)))
+        })?;
+        settings.env_file = file.map(|f| (f.path, f.parsed.bad_lines));
+        Ok(settings)
     }
 
     /// Settings from flags and an environment lookup (testable without touching the process).
@@ -328,6 +346,7 @@ impl Settings {
                 .map(|v| parse_bool(&v, "AI_CONSOLE_ENABLED"))
                 .transpose()?
                 .unwrap_or(true),
+            env_file: None,
         })
     }
 

@@ -6,6 +6,7 @@
 mod fake_kube;
 mod support;
 
+mod accounts_cli;
 mod agent_chat;
 mod agent_conversations;
 mod agent_storage;

@@ -6,8 +6,8 @@ use crate::support::{backends, v3};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sqlx::{Connection, Row};
 use crate::support::ServerBuilder;
+use sqlx::{Connection, Row};
 
 fn listing(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
