@@ -16,6 +16,7 @@ mod auth;
 mod backup_restore;
 mod console;
 mod identity;
+mod image;
 mod import_v3;
 mod kube_source;
 mod limits;
