@@ -47,13 +47,17 @@ fn fallback_jwt(settings: &Settings) -> anyhow::Result<Option<JwtKeys>> {
 
 /// Where the first admin's password comes from.
 enum AdminPassword {
-    Configured(String),
+    /// The password and where it was configured (a variable's name or a file).
+    Configured(String, String),
     Generated(String),
 }
 
 fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
     if let Some(p) = &settings.admin_password {
-        return Ok(AdminPassword::Configured(p.expose().to_string()));
+        return Ok(AdminPassword::Configured(
+            p.expose().to_string(),
+            settings.admin_password_variable.to_string(),
+        ));
     }
     let path = settings.secrets_dir.join(ADMIN_PASSWORD_FILE);
     match std::fs::read_to_string(&path) {
@@ -62,7 +66,7 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
             if p.is_empty() {
                 anyhow::bail!("{} is empty", path.display());
             }
-            Ok(AdminPassword::Configured(p))
+            Ok(AdminPassword::Configured(p, path.display().to_string()))
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             Ok(AdminPassword::Generated(passwords::generate()))
@@ -71,13 +75,33 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
     }
 }
 
+/// Warns when the configured admin password is not the stored one: it only
+/// creates `admin` on the first start, and is never applied silently later.
+async fn check_admin_password(settings: &Settings, db: &Db) -> anyhow::Result<()> {
+    let AdminPassword::Configured(password, source) = admin_password(settings)? else {
+        return Ok(());
+    };
+    let Some(admin) = db.get_user("admin").await? else {
+        return Ok(());
+    };
+    if !passwords::verify(password, admin.password_hash).await {
+        tracing::warn!(
+            source = %source,
+            "{source} differs from the stored password of the user 'admin' and was not applied \
+             (it only sets the password when the first start creates admin); to apply it run: \
+             ai-orchestrator users set-password admin"
+        );
+    }
+    Ok(())
+}
+
 /// Creates the `admin` user when there are no users at all.
 async fn bootstrap_admin(settings: &Settings, db: &Db, audit: &Audit) -> anyhow::Result<()> {
     if !db.list_users().await?.is_empty() {
-        return Ok(());
+        return check_admin_password(settings, db).await;
     }
     let (password, generated) = match admin_password(settings)? {
-        AdminPassword::Configured(p) => (p, false),
+        AdminPassword::Configured(p, _) => (p, false),
         AdminPassword::Generated(p) => (p, true),
     };
     if password.len() < passwords::MIN_LEN {

@@ -7,9 +7,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{ServeArgs, Settings};
 
+/// The log filter: the configured level for everything, except audit records,
+/// which are never filtered out (they are the trail, not diagnostics).
+pub fn log_filter(level: &str) -> EnvFilter {
+    EnvFilter::try_new(format!("{level},audit=info")).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 /// JSON logs on stderr; stdout is kept for the listen address.
 fn init_logging(settings: &Settings) {
-    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(&settings.log_level);
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -45,8 +51,9 @@ fn ensure_workspace(data_dir: &std::path::Path) {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(&args)?;
+/// Exit 2 when the settings or the database are refused, 1 when the server fails.
+pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
+    let settings = Settings::load(&args).map_err(|e| crate::cli::exit::refuse(format!("{e:#}")))?;
     init_logging(&settings);
     if let Some((path, bad_lines)) = &settings.env_file {
         tracing::info!(path = %path.display(), "read settings from the env file");
@@ -61,7 +68,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Before the lock file or the workspace appear beside it: a v3.0 file stays untouched.
     if let Some(file) = crate::cli::server_lock::sqlite_path(&settings.database_url) {
-        crate::store::schema_check::check_sqlite_file(&file).await?;
+        crate::store::schema_check::check_sqlite_file(&file)
+            .await
+            .map_err(crate::cli::exit::refuse)?;
     }
     crate::store::private::dir(&settings.data_dir).with_context(|| {
         format!(

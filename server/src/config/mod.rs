@@ -9,6 +9,7 @@ mod generated_key;
 mod inputs;
 pub mod kube_source;
 mod overrides;
+mod parse;
 pub mod reload;
 mod settings;
 mod snapshot;
