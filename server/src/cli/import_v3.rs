@@ -1152,7 +1152,7 @@ async fn stage_each(
             sha256,
             created_at: created,
         };
-        crate::store::uploads::insert_in(tx, &row).await?;
+        Db::insert_upload_in(tx, &row).await?;
         report.uploads_imported += 1;
     }
     Ok(())

@@ -363,6 +363,39 @@ impl Db {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Sets the v3 profile fields given (`None` leaves one as it is); `false` when there is no such user.
+    pub async fn update_profile(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        full_name: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE users SET email = COALESCE($2, email), full_name = COALESCE($3, full_name) WHERE username = $1",
+        )
+        .bind(username)
+        .bind(email.map(str::to_string))
+        .bind(full_name.map(str::to_string))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The v3 profile fields of a user: (email, full name).
+    pub async fn get_profile(
+        &self,
+        username: &str,
+    ) -> Result<(Option<String>, Option<String>), sqlx::Error> {
+        let row = sqlx::query("SELECT email, full_name FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok((row.try_get("email")?, row.try_get("full_name")?)),
+            None => Ok((None, None)),
+        }
+    }
+
     /// Gives every user without an id one (rows written before ids existed, or by an import).
     pub async fn assign_missing_user_ids(&self) -> Result<u64, sqlx::Error> {
         let sql = match self.backend {

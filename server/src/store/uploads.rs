@@ -3,7 +3,9 @@
 //! only as a sanitised label; it never becomes a path.
 
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
+
+use crate::store::db::Db;
 
 /// Longest file name label kept, in characters.
 pub const MAX_NAME_CHARS: usize = 120;
@@ -77,53 +79,58 @@ fn upload_from(row: &sqlx::any::AnyRow) -> Result<Upload, sqlx::Error> {
 const COLUMNS: &str =
     "id, owner, conversation_id, filename, stored_name, content_type, size, sha256, created_at";
 
-/// Inserts on a given connection, so that it can join a transaction.
-pub async fn insert_in(conn: &mut sqlx::AnyConnection, upload: &Upload) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO uploads (id, owner, conversation_id, filename, stored_name, content_type, size, sha256, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&upload.id)
-    .bind(&upload.owner)
-    .bind(upload.conversation_id.clone())
-    .bind(&upload.filename)
-    .bind(&upload.stored_name)
-    .bind(&upload.content_type)
-    .bind(upload.size)
-    .bind(&upload.sha256)
-    .bind(upload.created_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+impl Db {
+    /// Inserts on a given connection, so that it can join a transaction.
+    pub async fn insert_upload_in(
+        conn: &mut sqlx::AnyConnection,
+        upload: &Upload,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO uploads (id, owner, conversation_id, filename, stored_name, content_type, size, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&upload.id)
+        .bind(&upload.owner)
+        .bind(upload.conversation_id.clone())
+        .bind(&upload.filename)
+        .bind(&upload.stored_name)
+        .bind(&upload.content_type)
+        .bind(upload.size)
+        .bind(&upload.sha256)
+        .bind(upload.created_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 
-pub async fn insert(pool: &AnyPool, upload: &Upload) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    insert_in(&mut conn, upload).await
-}
+    pub async fn insert_upload(&self, upload: &Upload) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        Self::insert_upload_in(&mut conn, upload).await
+    }
 
-pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<Upload>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM uploads WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(upload_from).transpose()
-}
+    pub async fn get_upload(&self, id: &str) -> Result<Option<Upload>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM uploads WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(upload_from).transpose()
+    }
 
-/// The files linked to a conversation, oldest first.
-pub async fn for_conversation(
-    pool: &AnyPool,
-    conversation_id: &str,
-) -> Result<Vec<Upload>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM uploads WHERE conversation_id = $1 ORDER BY created_at, id"
-    )))
-    .bind(conversation_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(upload_from).collect()
+    /// The files linked to a conversation, oldest first.
+    pub async fn conversation_uploads(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<Upload>, sqlx::Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM uploads WHERE conversation_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(conversation_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(upload_from).collect()
+    }
 }
 
 #[cfg(test)]

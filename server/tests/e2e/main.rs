@@ -27,4 +27,5 @@ mod reload;
 mod routes;
 mod storage;
 mod upgrade;
+mod v3_routes;
 mod workspace;
