@@ -118,7 +118,8 @@ async fn open(args: &DbArgs) -> Result<(Db, Audit), Failure> {
         args.database_url.clone(),
         args.data_dir.clone(),
         args.env_file.clone(),
-    )?;
+    )
+    .map_err(|e| refuse(format!("{e:#}")))?;
     let db = Db::connect(&settings.database_url).await?;
     let audit = Audit::new(db.clone(), settings.audit_log_path.clone()).await?;
     Ok((db, audit))

@@ -1199,7 +1199,8 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         args.database_url.clone(),
         args.data_dir.clone(),
         args.env_file.clone(),
-    )?;
+    )
+    .map_err(|e| refuse(format!("{e:#}")))?;
     let url = settings.database_url.clone();
     let paths = UploadPaths {
         upload_dir: args

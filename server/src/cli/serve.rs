@@ -98,6 +98,13 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
     };
     // A closed stdout must not stop a server that is otherwise fine.
     let _ = crate::cli::output::line(format_args!("listening on http://{addr}"));
+    if let Some((path, _)) = &state.settings.env_file {
+        // Whatever the log level: which file the settings came from (never its values).
+        let _ = crate::cli::output::line(format_args!(
+            "settings: read {} (the process environment wins over it)",
+            path.display()
+        ));
+    }
     let _ = crate::cli::output::line(format_args!(
         "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
