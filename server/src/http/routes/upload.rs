@@ -72,7 +72,7 @@ fn check_enabled(state: &AppState, dir: &Path) -> ApiResult<()> {
     if decision.allowed {
         return Ok(());
     }
-    Err(ApiError::Forbidden(format!(
+    Err(ApiError::Unavailable(format!(
         "uploads are disabled on this server: the upload directory {} (AI_UPLOAD_DIR) is not writable under the policy ({}); \
          add it to paths.write to turn uploads on",
         dir.display(),
@@ -134,9 +134,10 @@ async fn receive_file(
     params(("conversation_id" = Option<String>, Query)),
     responses((status = 201, body = Upload, description = "stored; listed in its conversation"),
         (status = 400, description = "not a multipart form, or no `file` field"),
-        (status = 403, description = "uploads are disabled (the upload directory is not a policy write root), or the policy refuses the name"),
+        (status = 403, description = "the policy refuses the file's name (a deny glob)"),
         (status = 404, description = "no such conversation (or not yours)"),
-        (status = 413, description = "larger than AI_MAX_UPLOAD_SIZE")),
+        (status = 413, description = "larger than AI_MAX_UPLOAD_SIZE"),
+        (status = 503, description = "uploads are disabled: the upload directory is not a write root of the policy")),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
