@@ -91,20 +91,45 @@ pub async fn check_sqlite_file(path: &Path) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => anyhow::bail!("cannot read {}: {err}", path.display()),
     }
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .immutable(true);
-    let mut conn = SqliteConnection::connect_with(&options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open {} as SQLite: {e}", path.display()))?;
-    let tables = sqlite_tables(&mut conn).await.map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a SQLite database ({e}); the file was not changed",
+    // Immutable reads create nothing, but ignore a WAL and cannot see a writer: with a WAL
+    // beside the file (a server may be running) a plain read-only open goes first.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let order = if Path::new(&wal).exists() {
+        [false, true]
+    } else {
+        [true, false]
+    };
+    let mut last_error = None;
+    let mut tables = None;
+    for immutable in order {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(immutable);
+        let result = match SqliteConnection::connect_with(&options).await {
+            Ok(mut conn) => {
+                let read = sqlite_tables(&mut conn).await;
+                let _ = conn.close().await;
+                read
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(found) => {
+                tables = Some(found);
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let Some(tables) = tables else {
+        let reason = last_error.map(|e| e.to_string()).unwrap_or_default();
+        anyhow::bail!(
+            "{} cannot be read as a SQLite database ({reason}); the file was not changed",
             path.display()
-        )
-    })?;
-    let _ = conn.close().await;
+        );
+    };
     match refusal(&classify(&tables), &path.display().to_string()) {
         Some(message) => Err(anyhow::anyhow!(message)),
         None => Ok(()),
