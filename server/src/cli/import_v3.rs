@@ -1210,6 +1210,20 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         v3_upload_dir: args.v3_upload_dir.clone(),
     };
     let data = read_v3(&args.auth_db, &args.orchestrator_db).await?;
+    if let Some(target) = crate::cli::server_lock::sqlite_path(&url) {
+        let same = |v3: &Path| matches!((target.canonicalize(), v3.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        if same(&args.orchestrator_db) || same(&args.auth_db) {
+            return Err(refuse(format!(
+                "the target database {} is one of the v3 files being imported: point AI_DB_PATH \
+                 (or AI_DATABASE_URL / --database-url) at a new file for this server, then run the import again",
+                target.display()
+            )));
+        }
+        // Before the lock file appears beside it.
+        crate::store::schema_check::check_sqlite_file(&target)
+            .await
+            .map_err(refuse)?;
+    }
     let _lock = match crate::cli::server_lock::sqlite_path(&url) {
         Some(file) => Some(
             crate::cli::server_lock::try_exclusive(&file)?.ok_or_else(|| {

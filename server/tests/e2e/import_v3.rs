@@ -399,6 +399,14 @@ async fn files_that_are_not_v3_are_refused_with_exit_2() {
         !target.path().join("o.db").exists(),
         "nothing may be created for a refused import"
     );
+
+    // The guide's AI_DB_PATH still naming the v3 file: the import says to pick a new one.
+    let bytes = std::fs::read(&orch).unwrap();
+    let into_itself = format!("sqlite://{}", orch.display());
+    let out = import(&auth, &orch, &into_itself, target.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("new file"), "{}", text(&out).1);
+    assert_eq!(std::fs::read(&orch).unwrap(), bytes);
 }
 
 #[tokio::test]
