@@ -13,7 +13,14 @@ use crate::cli::exit::{Failure, refuse};
 use crate::http::routes::rfc3339;
 use crate::http::scopes::{Scope, Scopes};
 use crate::store::audit::{Audit, AuditEvent, Outcome};
-use crate::store::db::{ApiKeyRow, Db, UserRow, now_ms};
+use crate::store::db::{ApiKeyRow, Db, OwnedData, UserRow, now_ms};
+
+/// A line on stdout; a closed pipe (`| head`) counts as written (see [`crate::cli::output`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        crate::cli::output::line(format_args!($($arg)*))?
+    };
+}
 
 /// Which database: the same flags and variables as `serve`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -66,9 +73,13 @@ pub enum UsersCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Delete a user with its API keys and sessions.
+    /// Delete a user with its API keys and sessions; its conversations are deleted too
+    /// unless handed to another user.
     Delete {
         username: String,
+        /// Give the user's conversations to this user instead of deleting them
+        #[arg(long, value_name = "USER")]
+        reassign_to: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -221,15 +232,17 @@ fn print_users(users: &[UserRow], json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        say!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!(
+    say!(
         "{:<24} {:<28} {:<9} CREATED",
-        "USERNAME", "SCOPES", "DISABLED"
+        "USERNAME",
+        "SCOPES",
+        "DISABLED"
     );
     for u in users {
-        println!(
+        say!(
             "{:<24} {:<28} {:<9} {}",
             u.username,
             u.scopes.names().join(","),
@@ -258,15 +271,20 @@ fn print_keys(keys: &[ApiKeyRow], json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        say!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!(
+    say!(
         "{:<18} {:<20} {:<16} {:<10} {:<22} {:<26} REVOKED",
-        "ID", "NAME", "OWNER", "PREFIX", "SCOPES", "EXPIRES"
+        "ID",
+        "NAME",
+        "OWNER",
+        "PREFIX",
+        "SCOPES",
+        "EXPIRES"
     );
     for k in keys {
-        println!(
+        say!(
             "{:<18} {:<20} {:<16} {:<10} {:<22} {:<26} {}",
             k.id,
             k.name,
@@ -307,6 +325,8 @@ pub async fn users(command: UsersCommand) -> Result<(), Failure> {
                 disabled: false,
                 created_at: now,
                 updated_at: now,
+                uid: crate::store::db::new_user_id(),
+                token_generation: 0,
             };
             if !db.insert_user(&row).await? {
                 return Err(refuse(format!("user {username:?} already exists")));
@@ -318,7 +338,7 @@ pub async fn users(command: UsersCommand) -> Result<(), Failure> {
                 format!("cli; scopes {}", scopes.to_db()),
             )
             .await;
-            println!(
+            say!(
                 "created user {username} with scopes {}",
                 scopes.names().join(",")
             );
@@ -329,20 +349,40 @@ pub async fn users(command: UsersCommand) -> Result<(), Failure> {
             let password = read_password(&username)?;
             row.password_hash = hash(password).await?;
             row.updated_at = now_ms();
+            // Access tokens issued before stop working at once.
+            row.token_generation += 1;
             db.update_user(&row).await?;
             let revoked = db.revoke_refresh_for_user(&username).await?;
             record(&audit, "user.update", &username, "cli; password reset").await;
-            println!("password of {username} set; {revoked} sessions signed out");
+            say!("password of {username} set; {revoked} sessions signed out");
         }
         UsersCommand::Disable { username, db } => set_disabled(&username, &db, true).await?,
         UsersCommand::Enable { username, db } => set_disabled(&username, &db, false).await?,
-        UsersCommand::Delete { username, db } => {
+        UsersCommand::Delete {
+            username,
+            reassign_to,
+            db,
+        } => {
             let (db, audit) = open(&db).await?;
             user(&db, &username).await?;
             keep_an_admin(&db, &username, "deleting").await?;
-            db.delete_user(&username).await?;
-            record(&audit, "user.delete", &username, "cli").await;
-            println!("deleted user {username} with its API keys and sessions");
+            let owned = match reassign_to {
+                Some(heir) if heir == username => {
+                    return Err(refuse("--reassign-to must name another user"));
+                }
+                Some(heir) => {
+                    user(&db, &heir).await?;
+                    OwnedData::ReassignTo(heir)
+                }
+                None => OwnedData::Delete,
+            };
+            db.delete_user(&username, &owned).await?;
+            let what = match &owned {
+                OwnedData::Delete => "conversations deleted".to_string(),
+                OwnedData::ReassignTo(heir) => format!("conversations handed to {heir}"),
+            };
+            record(&audit, "user.delete", &username, format!("cli; {what}")).await;
+            say!("deleted user {username} with its API keys and sessions; {what}");
         }
     }
     Ok(())
@@ -353,7 +393,7 @@ async fn set_disabled(username: &str, args: &DbArgs, disabled: bool) -> Result<(
     let mut row = user(&db, username).await?;
     let word = if disabled { "disabled" } else { "enabled" };
     if row.disabled == disabled {
-        println!("{username} is already {word}");
+        say!("{username} is already {word}");
         return Ok(());
     }
     if disabled {
@@ -361,12 +401,15 @@ async fn set_disabled(username: &str, args: &DbArgs, disabled: bool) -> Result<(
     }
     row.disabled = disabled;
     row.updated_at = now_ms();
+    if disabled {
+        row.token_generation += 1;
+    }
     db.update_user(&row).await?;
     if disabled {
         db.revoke_refresh_for_user(username).await?;
     }
     record(&audit, "user.update", username, format!("cli; {word}")).await;
-    println!("{username} {word}");
+    say!("{username} {word}");
     Ok(())
 }
 
@@ -436,7 +479,7 @@ pub async fn keys(command: KeysCommand) -> Result<(), Failure> {
                 "created API key {} ({name}) for {owner}; it is shown only now:",
                 key_row.id
             );
-            println!("{key}");
+            say!("{key}");
         }
         KeysCommand::Revoke { id, db } => {
             let (db, audit) = open(&db).await?;
@@ -444,7 +487,7 @@ pub async fn keys(command: KeysCommand) -> Result<(), Failure> {
                 return Err(refuse(format!("there is no API key with id {id:?}")));
             };
             if !db.revoke_api_key(&id).await? {
-                println!("API key {id} ({}) was already revoked", key.name);
+                say!("API key {id} ({}) was already revoked", key.name);
                 return Ok(());
             }
             record(
@@ -454,7 +497,7 @@ pub async fn keys(command: KeysCommand) -> Result<(), Failure> {
                 format!("cli; owner {}", key.owner),
             )
             .await;
-            println!("revoked API key {id} ({}) of {}", key.name, key.owner);
+            say!("revoked API key {id} ({}) of {}", key.name, key.owner);
         }
     }
     Ok(())

@@ -69,7 +69,12 @@ async fn users_and_keys(backend: backends::Backend) {
     let dirs = Dirs::new();
     let url = backend.url(&dirs.data());
     let name = backend.name();
-    let db = [("AI_DATABASE_URL", url.as_str())];
+    let data = dirs.data();
+    // The data dir too: the commands append to its audit.log, as the server does.
+    let db = [
+        ("AI_DATABASE_URL", url.as_str()),
+        ("AI_DATA_DIR", data.to_str().unwrap()),
+    ];
     let server = ServerBuilder::default()
         .dirs(dirs.clone())
         .env("AI_DATABASE_URL", &url)
@@ -204,6 +209,12 @@ async fn users_and_keys(backend: backends::Backend) {
     ] {
         assert!(actions.contains(&action), "{name}: {action} in {actions:?}");
     }
+    let file = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    assert!(
+        file.contains("\"actor\":\"system\"") && file.contains("apikey.revoke"),
+        "{file}"
+    );
+    assert!(!file.contains("bob-second-passphrase") && !file.contains(&key));
     let trail = serde_json::to_string(&rows).unwrap();
     assert!(!trail.contains("bob-second-passphrase") && !trail.contains(&key));
     assert!(!server.logs().contains("bob-second-passphrase"));
