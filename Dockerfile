@@ -32,10 +32,18 @@ RUN cargo build --release --locked -p ai-orchestrator -p ai-orchestrator-operato
     && install -D -m 0755 target/release/ai-orchestrator /out/ai-orchestrator \
     && install -D -m 0755 target/release/ai-orchestrator-operator /out/ai-orchestrator-operator
 
-# --- runtime: glibc of the same Debian release as the builder, CA roots, nothing else.
+# --- runtime: glibc of the same Debian release as the builder, CA roots, and the programs
+# the built-in, shipped (config/policy.yaml) and example policies allow the agent to run:
+#   coreutils: cat date df du head ls tail uname wc whoami · grep · hostname
+#   procps: free ps uptime · git
+# (server/tests/image.rs checks this list against those policies.) The ci-cd example also
+# allows `cargo`, a large toolchain left out by default: add it with
+#   docker build --build-arg EXTRA_PACKAGES=cargo -t ai-orchestrator .
 FROM debian:bookworm-slim AS runtime
+ARG EXTRA_PACKAGES=""
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
+       coreutils grep hostname procps git $EXTRA_PACKAGES \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 orchestrator \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
@@ -54,6 +62,7 @@ USER 10001:10001
 WORKDIR /data
 VOLUME /data
 EXPOSE 8001
+# `docker run IMAGE --version` prints the version (the entrypoint takes flags as well as subcommands).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["ai-orchestrator", "healthcheck"]
 ENTRYPOINT ["ai-orchestrator"]

@@ -26,5 +26,14 @@ cargo build --locked -p ai-orchestrator --bin ai-orchestrator
 ./scripts/clients-test.sh target/debug/ai-orchestrator
 
 echo "==> Helm chart lint and render checks"
-python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt
-python3 scripts/chart-lint.py
+# A virtual environment of its own (Debian's system pip refuses installs), kept under
+# target/ and reused while scripts/requirements.txt is unchanged.
+VENV="${AI_TEST_VENV:-target/.venv-test}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+if ! cmp -s scripts/requirements.txt "$VENV/.requirements.txt"; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --ignore-requires-python -r scripts/requirements.txt
+  cp scripts/requirements.txt "$VENV/.requirements.txt"
+fi
+"$VENV/bin/python" scripts/chart-lint.py

@@ -179,7 +179,7 @@ def shot(page, name, full_page=False):
 def test_root_is_json_for_programs_and_html_for_browsers(server):
     status, headers, body = http("GET", server["url"] + "/", headers={"Accept": "application/json"})
     assert status == 200
-    assert body["name"] == "ai-orchestrator" and body["tools"] >= 5 and body["version"]
+    assert body["name"] == "AI Orchestrator" and body["tools"] >= 5 and body["version"]
     status, headers, body = http("GET", server["url"] + "/", headers={"Accept": "text/html"})
     assert status == 200 and "<script type=\"module\" src=\"/assets/app.js\">" in body
     csp = headers["Content-Security-Policy"]

@@ -48,13 +48,17 @@ fn fallback_jwt(settings: &Settings) -> anyhow::Result<Option<JwtKeys>> {
 
 /// Where the first admin's password comes from.
 enum AdminPassword {
-    Configured(String),
+    /// The password and where it was configured (a variable's name or a file).
+    Configured(String, String),
     Generated(String),
 }
 
 fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
     if let Some(p) = &settings.admin_password {
-        return Ok(AdminPassword::Configured(p.expose().to_string()));
+        return Ok(AdminPassword::Configured(
+            p.expose().to_string(),
+            settings.admin_password_variable.to_string(),
+        ));
     }
     let path = settings.secrets_dir.join(ADMIN_PASSWORD_FILE);
     match std::fs::read_to_string(&path) {
@@ -63,13 +67,40 @@ fn admin_password(settings: &Settings) -> anyhow::Result<AdminPassword> {
             if p.is_empty() {
                 anyhow::bail!("{} is empty", path.display());
             }
-            Ok(AdminPassword::Configured(p))
+            Ok(AdminPassword::Configured(p, path.display().to_string()))
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             Ok(AdminPassword::Generated(passwords::generate()))
         }
         Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
     }
+}
+
+/// Warns when the configured admin password is not the stored one: it only
+/// creates `admin` on the first start, and is never applied silently later.
+async fn check_admin_password(
+    settings: &Settings,
+    db: &Db,
+    hash_pool: &HashPool,
+) -> anyhow::Result<()> {
+    let AdminPassword::Configured(password, source) = admin_password(settings)? else {
+        return Ok(());
+    };
+    let Some(admin) = db.get_user("admin").await? else {
+        return Ok(());
+    };
+    let matches = passwords::verify(hash_pool, password, admin.password_hash)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot check the admin password: {e}"))?;
+    if !matches {
+        tracing::warn!(
+            source = %source,
+            "{source} differs from the stored password of the user 'admin' and was not applied \
+             (it only sets the password when the first start creates admin); to apply it run: \
+             ai-orchestrator users set-password admin"
+        );
+    }
+    Ok(())
 }
 
 /// Creates the `admin` user when there are no users at all.
@@ -80,10 +111,10 @@ async fn bootstrap_admin(
     hash_pool: &HashPool,
 ) -> anyhow::Result<()> {
     if !db.list_users().await?.is_empty() {
-        return Ok(());
+        return check_admin_password(settings, db, hash_pool).await;
     }
     let (password, generated) = match admin_password(settings)? {
-        AdminPassword::Configured(p) => (p, false),
+        AdminPassword::Configured(p, _) => (p, false),
         AdminPassword::Generated(p) => (p, true),
     };
     if password.len() < passwords::MIN_LEN {

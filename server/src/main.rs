@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ai_orchestrator::cli::{
-    backup, exit as cli_exit, healthcheck, import_v3, policy as policy_cmd, serve,
+    accounts, backup, exit as cli_exit, healthcheck, import_v3, policy as policy_cmd, serve,
 };
 use ai_orchestrator::config;
 use clap::{Parser, Subcommand};
@@ -28,6 +28,12 @@ enum Command {
     /// Check, validate or print policy documents without starting a server.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Manage users on the server's database (passwords from stdin or a prompt).
+    #[command(subcommand)]
+    Users(accounts::UsersCommand),
+    /// Manage API keys on the server's database.
+    #[command(subcommand)]
+    Keys(accounts::KeysCommand),
     /// Import users, API keys and conversations from the Python v3.0 server's SQLite files.
     ImportV3(import_v3::ImportArgs),
     /// Write a consistent copy of the database while the server runs.
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli_exit::run(serve::run(args)),
         Command::Healthcheck(args) => cli_exit::run(healthcheck::run(args)),
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Users(cmd) => cli_exit::run(accounts::users(cmd)),
+        Command::Keys(cmd) => cli_exit::run(accounts::keys(cmd)),
         Command::ImportV3(args) => cli_exit::run(import_v3::run(args)),
         Command::Backup(args) => cli_exit::run(backup::backup(args)),
         Command::Restore(args) => cli_exit::run(backup::restore(args)),

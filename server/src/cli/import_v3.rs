@@ -36,58 +36,40 @@ pub struct ImportArgs {
     /// Data directory of the target SQLite database [env: AI_DATA_DIR] [default: ./data]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Where the imported uploads are copied [env: AI_UPLOAD_DIR] [default: <data-dir>/uploads]
+    #[arg(long)]
+    pub upload_dir: Option<PathBuf>,
+    /// Where the v3 upload files are now, when not at the paths v3 recorded
+    /// (for example a copy of the container's /data/uploads)
+    #[arg(long)]
+    pub v3_upload_dir: Option<PathBuf>,
+    /// The `.env` file whose AI_* settings apply [env: AI_ENV_FILE] [default: ./.env when present]
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
 }
 
-/// Tables of the v3 files this server has no use for.
-const SKIPPED_AUTH: &[&str] = &["login_attempts", "sessions"];
-const SKIPPED_ORCHESTRATOR: &[&str] = &["uploads", "memory"];
+/// Where uploads come from and go to.
+#[derive(Clone, Debug)]
+pub struct UploadPaths {
+    /// The target upload directory.
+    pub upload_dir: PathBuf,
+    /// Where to look for the v3 files by name before the recorded path.
+    pub v3_upload_dir: Option<PathBuf>,
+}
 
-const AUTH_TABLES: &[(&str, &[&str])] = &[
-    (
-        "users",
-        &[
-            "id",
-            "username",
-            "email",
-            "full_name",
-            "hashed_password",
-            "disabled",
-            "is_admin",
-            "scopes",
-            "created_at",
-        ],
-    ),
-    (
-        "api_keys",
-        &[
-            "id",
-            "key_hash",
-            "name",
-            "user_id",
-            "scopes",
-            "created_at",
-            "expires_at",
-            "last_used",
-            "disabled",
-        ],
-    ),
-];
-const ORCHESTRATOR_TABLES: &[(&str, &[&str])] = &[
-    (
-        "conversations",
-        &["id", "title", "created_at", "updated_at"],
-    ),
-    (
-        "messages",
-        &[
-            "id",
-            "conversation_id",
-            "role",
-            "content",
-            "model_used",
-            "created_at",
-        ],
-    ),
+/// Tables of the v3 files this server has no use for (counted in the report).
+const SKIPPED_AUTH: &[&str] = &["login_attempts", "sessions"];
+const SKIPPED_ORCHESTRATOR: &[&str] = &["memory"];
+
+/// The columns without which a row cannot be imported; every other column is
+/// optional (a default is taken) and unknown columns are ignored, so files
+/// edited by hand or written by any v3 build import alike.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("users", &["username", "hashed_password"]),
+    ("api_keys", &["key_hash"]),
+    ("conversations", &["id"]),
+    ("messages", &["id", "role", "content"]),
+    ("uploads", &["filepath"]),
 ];
 
 // ---------------------------------------------------------------- v3 rows
@@ -103,6 +85,7 @@ pub struct V3User {
     pub is_admin: bool,
     pub scopes: Option<String>,
     pub created_at: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +99,7 @@ pub struct V3Key {
     pub created_at: Option<String>,
     pub expires_at: Option<String>,
     pub last_used: Option<String>,
+    /// Not a v3.0 column; honoured when a later build or a hand edit added it.
     pub disabled: bool,
 }
 
@@ -137,14 +121,27 @@ pub struct V3Message {
     pub created_at: Option<String>,
 }
 
+#[derive(Clone, Debug)]
+pub struct V3Upload {
+    pub id: String,
+    pub filename: Option<String>,
+    pub filepath: String,
+    pub filetype: Option<String>,
+    pub conversation_id: Option<String>,
+    pub created_at: Option<String>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct V3Data {
     pub users: Vec<V3User>,
     pub keys: Vec<V3Key>,
     pub conversations: Vec<V3Conversation>,
     pub messages: Vec<V3Message>,
+    pub uploads: Vec<V3Upload>,
     /// Skipped tables and their row counts.
     pub skipped: Vec<(String, i64)>,
+    /// The directory of `orchestrator.db`, against which relative upload paths resolve.
+    pub orchestrator_dir: PathBuf,
 }
 
 // ---------------------------------------------------------------- pure conversions
@@ -255,53 +252,102 @@ async fn open_v3(path: &Path, what: &str) -> Result<SqliteConnection, Failure> {
     Ok(conn)
 }
 
+/// The columns of `table`, lower-cased (SQLite names are case-insensitive); empty when absent.
 async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<HashSet<String>, sqlx::Error> {
     let rows = sqlx::query("SELECT name FROM pragma_table_info($1)")
         .bind(table)
         .fetch_all(conn)
         .await?;
     rows.iter()
-        .map(|r| r.try_get::<String, _>("name"))
+        .map(|r| {
+            r.try_get::<String, _>("name")
+                .map(|n| n.to_ascii_lowercase())
+        })
         .collect()
 }
 
-/// Refuses a file whose tables do not have the v3 columns, naming what is missing.
-async fn check_shape(
+/// One table as found: its columns, for building a SELECT by name.
+struct Found {
+    table: &'static str,
+    columns: HashSet<String>,
+}
+
+impl Found {
+    fn has(&self, column: &str) -> bool {
+        self.columns.contains(column)
+    }
+
+    /// `column` as text, or NULL when the file does not have it.
+    fn text(&self, column: &str) -> String {
+        if self.has(column) {
+            format!("CAST(\"{column}\" AS TEXT) AS {column}")
+        } else {
+            format!("NULL AS {column}")
+        }
+    }
+
+    /// A SELECT of `columns` (each as text, NULL when absent) with `rest` appended.
+    fn select(&self, columns: &[&str], rest: &str) -> String {
+        let list: Vec<String> = columns.iter().map(|c| self.text(c)).collect();
+        format!("SELECT {} FROM \"{}\" {rest}", list.join(", "), self.table)
+    }
+}
+
+/// Finds `table` and checks its required columns. `Ok(None)` when the table is absent.
+async fn find(
     conn: &mut SqliteConnection,
     path: &Path,
     what: &str,
-    expected: &[(&str, &[&str])],
-) -> Result<(), Failure> {
-    for (table, wanted) in expected {
-        let have = columns(conn, table).await?;
-        if have.is_empty() {
-            return Err(refuse(format!(
-                "{} is not a v3.0 {what}: it has no `{table}` table{}",
-                path.display(),
-                if what == "auth.db" && !columns(conn, "conversations").await?.is_empty() {
-                    " (it looks like orchestrator.db: are --auth-db and --orchestrator-db swapped?)"
-                } else if what == "orchestrator.db" && !columns(conn, "api_keys").await?.is_empty()
-                {
-                    " (it looks like auth.db: are --auth-db and --orchestrator-db swapped?)"
-                } else {
-                    ""
-                }
-            )));
-        }
-        let missing: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|c| !have.contains(*c))
-            .collect();
-        if !missing.is_empty() {
-            return Err(refuse(format!(
-                "{} is not a v3.0 {what}: table `{table}` lacks column(s) {}",
-                path.display(),
-                missing.join(", ")
-            )));
-        }
+    table: &'static str,
+) -> Result<Option<Found>, Failure> {
+    let have = columns(conn, table).await?;
+    if have.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let required = REQUIRED
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, c)| *c)
+        .unwrap_or_default();
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|c| !have.contains(*c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(refuse(format!(
+            "{} is not a v3.0 {what}: table `{table}` lacks column(s) {}",
+            path.display(),
+            missing.join(", ")
+        )));
+    }
+    Ok(Some(Found {
+        table,
+        columns: have,
+    }))
+}
+
+/// The table that identifies a file; its absence is a refusal that says what the file looks like.
+async fn identify(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    what: &str,
+    table: &'static str,
+) -> Result<Found, Failure> {
+    if let Some(found) = find(conn, path, what, table).await? {
+        return Ok(found);
+    }
+    let hint = if what == "auth.db" && !columns(conn, "conversations").await?.is_empty() {
+        " (it looks like orchestrator.db: are --auth-db and --orchestrator-db swapped?)"
+    } else if what == "orchestrator.db" && !columns(conn, "api_keys").await?.is_empty() {
+        " (it looks like auth.db: are --auth-db and --orchestrator-db swapped?)"
+    } else {
+        ""
+    };
+    Err(refuse(format!(
+        "{} is not a v3.0 {what}: it has no `{table}` table{hint}",
+        path.display()
+    )))
 }
 
 async fn count_if_present(
@@ -318,31 +364,75 @@ async fn count_if_present(
     Ok(Some(row.try_get("n")?))
 }
 
-/// Reads both v3 files, refusing anything that is not shaped like them.
+/// v3 booleans: 0/1 as Python's sqlite3 wrote them, or `true`/`false` text from a hand edit.
+fn truthy(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "t" | "yes" | "y" | "on"
+        )
+    })
+}
+
+fn int(value: Option<String>) -> Option<i64> {
+    value.and_then(|v| v.trim().parse().ok())
+}
+
+async fn fetch(
+    conn: &mut SqliteConnection,
+    sql: String,
+    what: &str,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, Failure> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await
+        .with_context(|| format!("cannot read {what}"))?)
+}
+
+/// Reads both v3 files by column name, refusing files that lack what an import needs.
 pub async fn read_v3(auth_db: &Path, orchestrator_db: &Path) -> Result<V3Data, Failure> {
     let mut auth = open_v3(auth_db, "auth.db").await?;
     let mut orch = open_v3(orchestrator_db, "orchestrator.db").await?;
-    check_shape(&mut auth, auth_db, "auth.db", AUTH_TABLES).await?;
-    check_shape(
+    let users = identify(&mut auth, auth_db, "auth.db", "users").await?;
+    let conversations = identify(
         &mut orch,
         orchestrator_db,
         "orchestrator.db",
-        ORCHESTRATOR_TABLES,
+        "conversations",
     )
     .await?;
-    let mut data = V3Data::default();
+    let keys = find(&mut auth, auth_db, "auth.db", "api_keys").await?;
+    let messages = find(&mut orch, orchestrator_db, "orchestrator.db", "messages").await?;
+    let uploads = find(&mut orch, orchestrator_db, "orchestrator.db", "uploads").await?;
+    let mut data = V3Data {
+        orchestrator_dir: orchestrator_db
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        ..V3Data::default()
+    };
 
-    let rows = sqlx::query(
-        "SELECT id, CAST(username AS TEXT) AS username, CAST(email AS TEXT) AS email, \
-         CAST(full_name AS TEXT) AS full_name, CAST(hashed_password AS TEXT) AS hashed_password, \
-         CAST(COALESCE(disabled, 0) AS INTEGER) AS disabled, CAST(COALESCE(is_admin, 0) AS INTEGER) AS is_admin, \
-         CAST(scopes AS TEXT) AS scopes, CAST(created_at AS TEXT) AS created_at FROM users ORDER BY id",
-    )
-    .fetch_all(&mut auth)
-    .await
-    .context("cannot read users from auth.db")?;
-    for r in rows {
-        data.users.push(V3User {
+    // `id` is the rowid alias in v3; a file without it still has the rowid.
+    let id = if users.has("id") { "id" } else { "rowid" };
+    let sql = users.select(
+        &[
+            "username",
+            "email",
+            "full_name",
+            "hashed_password",
+            "disabled",
+            "is_admin",
+            "scopes",
+            "created_at",
+            "updated_at",
+        ],
+        "",
+    );
+    let sql =
+        sql.replacen("SELECT ", &format!("SELECT {id} AS id, "), 1) + &format!(" ORDER BY {id}");
+    let mut names_by_id = HashMap::new();
+    for r in fetch(&mut auth, sql, "users from auth.db").await? {
+        let user = V3User {
             id: r.try_get("id")?,
             username: r
                 .try_get::<Option<String>, _>("username")?
@@ -352,72 +442,133 @@ pub async fn read_v3(auth_db: &Path, orchestrator_db: &Path) -> Result<V3Data, F
             hashed_password: r
                 .try_get::<Option<String>, _>("hashed_password")?
                 .unwrap_or_default(),
-            disabled: r.try_get::<i64, _>("disabled")? != 0,
-            is_admin: r.try_get::<i64, _>("is_admin")? != 0,
+            disabled: truthy(r.try_get("disabled")?),
+            is_admin: truthy(r.try_get("is_admin")?),
             scopes: r.try_get("scopes")?,
             created_at: r.try_get("created_at")?,
-        });
+            updated_at: r.try_get("updated_at")?,
+        };
+        names_by_id.insert(user.id, user.username.clone());
+        data.users.push(user);
     }
 
-    let rows = sqlx::query(
-        "SELECT k.id AS id, CAST(k.key_hash AS TEXT) AS key_hash, CAST(k.name AS TEXT) AS name, \
-         CAST(u.username AS TEXT) AS username, CAST(k.scopes AS TEXT) AS scopes, \
-         CAST(k.created_at AS TEXT) AS created_at, CAST(k.expires_at AS TEXT) AS expires_at, \
-         CAST(k.last_used AS TEXT) AS last_used, CAST(COALESCE(k.disabled, 0) AS INTEGER) AS disabled \
-         FROM api_keys k LEFT JOIN users u ON u.id = k.user_id ORDER BY k.id",
-    )
-    .fetch_all(&mut auth)
-    .await
-    .context("cannot read api_keys from auth.db")?;
-    for r in rows {
-        data.keys.push(V3Key {
-            id: r.try_get("id")?,
-            key_hash: r
-                .try_get::<Option<String>, _>("key_hash")?
-                .unwrap_or_default(),
-            name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-            username: r.try_get("username")?,
-            scopes: r.try_get("scopes")?,
-            created_at: r.try_get("created_at")?,
-            expires_at: r.try_get("expires_at")?,
-            last_used: r.try_get("last_used")?,
-            disabled: r.try_get::<i64, _>("disabled")? != 0,
-        });
+    if let Some(keys) = &keys {
+        let sql = keys.select(
+            &[
+                "id",
+                "key_hash",
+                "name",
+                "user_id",
+                "scopes",
+                "created_at",
+                "expires_at",
+                "last_used",
+                "disabled",
+            ],
+            "ORDER BY rowid",
+        );
+        for (n, r) in fetch(&mut auth, sql, "api_keys from auth.db")
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            let id = int(r.try_get("id")?).unwrap_or(n as i64 + 1);
+            data.keys.push(V3Key {
+                id,
+                key_hash: r
+                    .try_get::<Option<String>, _>("key_hash")?
+                    .unwrap_or_default(),
+                name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
+                username: int(r.try_get("user_id")?).and_then(|u| names_by_id.get(&u).cloned()),
+                scopes: r.try_get("scopes")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                last_used: r.try_get("last_used")?,
+                disabled: truthy(r.try_get("disabled")?),
+            });
+        }
     }
 
-    let rows = sqlx::query(
-        "SELECT CAST(id AS TEXT) AS id, CAST(title AS TEXT) AS title, CAST(created_at AS TEXT) AS created_at, \
-         CAST(updated_at AS TEXT) AS updated_at FROM conversations WHERE id IS NOT NULL ORDER BY created_at, id",
-    )
-    .fetch_all(&mut orch)
-    .await
-    .context("cannot read conversations from orchestrator.db")?;
-    for r in rows {
+    let order = if conversations.has("created_at") {
+        "ORDER BY created_at, id"
+    } else {
+        "ORDER BY id"
+    };
+    let sql = conversations.select(
+        &["id", "title", "created_at", "updated_at"],
+        &format!("WHERE id IS NOT NULL {order}"),
+    );
+    for r in fetch(&mut orch, sql, "conversations from orchestrator.db").await? {
         data.conversations.push(V3Conversation {
-            id: r.try_get("id")?,
+            id: r.try_get::<Option<String>, _>("id")?.unwrap_or_default(),
             title: r.try_get("title")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         });
     }
 
-    let rows = sqlx::query(
-        "SELECT id, CAST(conversation_id AS TEXT) AS conversation_id, CAST(role AS TEXT) AS role, \
-         CAST(content AS TEXT) AS content, CAST(model_used AS TEXT) AS model_used, \
-         CAST(created_at AS TEXT) AS created_at FROM messages ORDER BY id",
-    )
-    .fetch_all(&mut orch)
-    .await
-    .context("cannot read messages from orchestrator.db")?;
-    for r in rows {
-        data.messages.push(V3Message {
-            id: r.try_get("id")?,
-            conversation_id: r.try_get("conversation_id")?,
-            role: r.try_get("role")?,
-            content: r.try_get("content")?,
-            model_used: r.try_get("model_used")?,
-            created_at: r.try_get("created_at")?,
-        });
+    if let Some(messages) = &messages {
+        let sql = messages.select(
+            &[
+                "id",
+                "conversation_id",
+                "role",
+                "content",
+                "model_used",
+                "created_at",
+            ],
+            "ORDER BY id",
+        );
+        for r in fetch(&mut orch, sql, "messages from orchestrator.db").await? {
+            let Some(id) = int(r.try_get("id")?) else {
+                continue;
+            };
+            data.messages.push(V3Message {
+                id,
+                conversation_id: r.try_get("conversation_id")?,
+                role: r.try_get("role")?,
+                content: r.try_get("content")?,
+                model_used: r.try_get("model_used")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+    }
+
+    if let Some(uploads) = &uploads {
+        let sql = uploads.select(
+            &[
+                "id",
+                "filename",
+                "filepath",
+                "filetype",
+                "conversation_id",
+                "created_at",
+            ],
+            "ORDER BY rowid",
+        );
+        for (n, r) in fetch(&mut orch, sql, "uploads from orchestrator.db")
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            let Some(filepath) = r
+                .try_get::<Option<String>, _>("filepath")?
+                .filter(|p| !p.trim().is_empty())
+            else {
+                continue;
+            };
+            data.uploads.push(V3Upload {
+                id: r
+                    .try_get::<Option<String>, _>("id")?
+                    .filter(|i| !i.trim().is_empty())
+                    .unwrap_or_else(|| format!("row{}", n + 1)),
+                filename: r.try_get("filename")?,
+                filepath,
+                filetype: r.try_get("filetype")?,
+                conversation_id: r.try_get("conversation_id")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
     }
 
     for table in SKIPPED_AUTH {
@@ -453,6 +604,10 @@ pub struct Report {
     pub messages_imported: u64,
     pub messages_orphaned: u64,
     pub messages_renumbered: bool,
+    pub uploads_imported: u64,
+    pub uploads_present: u64,
+    /// Uploads whose file was not found: (file name, path looked at).
+    pub uploads_missing: Vec<(String, String)>,
     pub timestamps_unparsed: u64,
     pub skipped: Vec<(String, i64)>,
 }
@@ -463,6 +618,7 @@ impl Report {
             + self.keys_imported
             + self.conversations_imported
             + self.messages_imported
+            + self.uploads_imported
             > 0
     }
 
@@ -482,9 +638,15 @@ impl Report {
             self.users_imported, self.users_present
         ));
         line(format!(
-            "  api keys:      {} imported ({} of them disabled in v3, kept revoked), {} already present",
-            self.keys_imported, self.keys_revoked, self.keys_present
+            "  api keys:      {} imported, {} already present",
+            self.keys_imported, self.keys_present
         ));
+        if self.keys_revoked > 0 {
+            line(format!(
+                "  note: {} imported api keys were marked disabled and stay revoked",
+                self.keys_revoked
+            ));
+        }
         line(format!(
             "  conversations: {} imported (owner: {owner}), {} already present",
             self.conversations_imported, self.conversations_present
@@ -493,6 +655,22 @@ impl Report {
             "  messages:      {} imported",
             self.messages_imported
         ));
+        line(format!(
+            "  uploads:       {} imported, {} already present",
+            self.uploads_imported, self.uploads_present
+        ));
+        if !self.uploads_missing.is_empty() {
+            let list: Vec<String> = self
+                .uploads_missing
+                .iter()
+                .map(|(name, path)| format!("{name} ({path})"))
+                .collect();
+            line(format!(
+                "  warning: {} upload files were not found and were not imported (copy them and pass --v3-upload-dir, then run the import again): {}",
+                list.len(),
+                list.join(", ")
+            ));
+        }
         if self.messages_renumbered {
             line("  note: the target already had messages with the same ids; imported messages were renumbered, in their original order".into());
         }
@@ -556,7 +734,12 @@ async fn exists(
 }
 
 /// Writes `data` into `db` in one transaction; rows already present are skipped.
-pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failure> {
+pub async fn import(
+    db: &Db,
+    data: &V3Data,
+    owner: &str,
+    paths: &UploadPaths,
+) -> Result<Report, Failure> {
     let now = now_ms();
     let mut report = Report {
         skipped: data.skipped.clone(),
@@ -597,6 +780,7 @@ pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failu
             report.users_unusable_hash.push(user.username.clone());
         }
         let created = time(user.created_at.as_deref(), &mut report).unwrap_or(now);
+        let updated = time(user.updated_at.as_deref(), &mut report).unwrap_or(created);
         sqlx::query(
             "INSERT INTO users (username, password_hash, scopes, disabled, created_at, updated_at, email, full_name) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -606,7 +790,7 @@ pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failu
         .bind(scopes.to_db())
         .bind(i64::from(user.disabled))
         .bind(created)
-        .bind(created)
+        .bind(updated)
         .bind(user.email.clone())
         .bind(user.full_name.clone())
         .execute(&mut *tx)
@@ -767,6 +951,9 @@ pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failu
         }
     }
 
+    // Uploads: files are copied beside their final names first, renamed after the commit.
+    let staged = stage_uploads(&mut tx, data, owner, paths, &known, now, &mut report).await?;
+
     if report.imported_anything() {
         sqlx::query(
             "INSERT INTO audit_log (ts, actor, ip, action, target, outcome, reason, request_id) \
@@ -774,17 +961,201 @@ pub async fn import(db: &Db, data: &V3Data, owner: &str) -> Result<Report, Failu
         )
         .bind(now)
         .bind(format!(
-            "{} users, {} api keys, {} conversations, {} messages imported",
+            "{} users, {} api keys, {} conversations, {} messages, {} uploads imported",
             report.users_imported,
             report.keys_imported,
             report.conversations_imported,
-            report.messages_imported
+            report.messages_imported,
+            report.uploads_imported
         ))
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
+    if let Err(err) = tx.commit().await {
+        staged.discard();
+        return Err(err.into());
+    }
+    staged.publish()?;
     Ok(report)
+}
+
+/// Upload files copied under temporary names, renamed into place only once the rows are committed.
+#[derive(Default)]
+struct Staged {
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    fn discard(&self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+
+    fn publish(&self) -> anyhow::Result<()> {
+        for (tmp, dest) in &self.files {
+            std::fs::rename(tmp, dest)
+                .with_context(|| format!("cannot move an imported upload to {}", dest.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The upload id kept from v3 when it is a safe file-name part, otherwise one derived from it.
+fn upload_id(v3_id: &str) -> String {
+    let safe = !v3_id.is_empty()
+        && v3_id.len() <= 64
+        && v3_id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if safe {
+        format!("v3-{v3_id}")
+    } else {
+        format!("v3-{}", &crate::auth::api_keys::hash_key(v3_id)[..24])
+    }
+}
+
+/// The v3 file of an upload: by name in `--v3-upload-dir`, else at its recorded path
+/// (relative paths against orchestrator.db's directory).
+fn find_upload_file(upload: &V3Upload, data: &V3Data, paths: &UploadPaths) -> (PathBuf, bool) {
+    let recorded = Path::new(&upload.filepath);
+    if let Some(dir) = &paths.v3_upload_dir
+        && let Some(name) = recorded.file_name()
+    {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return (candidate, true);
+        }
+    }
+    let at = if recorded.is_absolute() {
+        recorded.to_path_buf()
+    } else {
+        data.orchestrator_dir.join(recorded)
+    };
+    let found = at.is_file();
+    (at, found)
+}
+
+/// Copies a file to `dest`, returning its size and hex SHA-256.
+fn copy_hashing(from: &Path, dest: &Path) -> anyhow::Result<(i64, String)> {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let mut input =
+        std::fs::File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .with_context(|| format!("cannot create {}", dest.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size: i64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        output.write_all(&buf[..n])?;
+        size += n as i64;
+    }
+    output.sync_all()?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+async fn stage_uploads(
+    tx: &mut sqlx::AnyConnection,
+    data: &V3Data,
+    owner: &str,
+    paths: &UploadPaths,
+    known: &HashSet<&str>,
+    now: i64,
+    report: &mut Report,
+) -> Result<Staged, Failure> {
+    let mut staged = Staged::default();
+    if data.uploads.is_empty() {
+        return Ok(staged);
+    }
+    let result = stage_each(tx, data, owner, paths, known, now, report, &mut staged).await;
+    if result.is_err() {
+        staged.discard();
+    }
+    result.map(|()| staged)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stage_each(
+    tx: &mut sqlx::AnyConnection,
+    data: &V3Data,
+    owner: &str,
+    paths: &UploadPaths,
+    known: &HashSet<&str>,
+    now: i64,
+    report: &mut Report,
+    staged: &mut Staged,
+) -> Result<(), Failure> {
+    for upload in &data.uploads {
+        let id = upload_id(&upload.id);
+        if exists(tx, "SELECT 1 FROM uploads WHERE id = $1", &id).await? {
+            report.uploads_present += 1;
+            continue;
+        }
+        let label = upload.filename.clone().unwrap_or_else(|| {
+            Path::new(&upload.filepath)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let (source, found) = find_upload_file(upload, data, paths);
+        if !found {
+            report
+                .uploads_missing
+                .push((label, source.display().to_string()));
+            continue;
+        }
+        std::fs::create_dir_all(&paths.upload_dir).with_context(|| {
+            format!(
+                "cannot create the upload directory {}",
+                paths.upload_dir.display()
+            )
+        })?;
+        let filename = crate::store::uploads::sanitize_filename(&label);
+        let stored = crate::store::uploads::stored_name(&id, &filename);
+        let dest = paths.upload_dir.join(&stored);
+        let tmp = paths.upload_dir.join(format!(".import-{stored}.partial"));
+        let _ = std::fs::remove_file(&tmp);
+        let (size, sha256) = copy_hashing(&source, &tmp)?;
+        staged.files.push((tmp, dest));
+        let mut created = now;
+        if let Some(text) = upload.created_at.as_deref() {
+            match parse_time(text) {
+                Some(t) => created = t,
+                None if !text.trim().is_empty() => report.timestamps_unparsed += 1,
+                None => {}
+            }
+        }
+        let row = crate::store::uploads::Upload {
+            id,
+            owner: owner.to_string(),
+            conversation_id: upload
+                .conversation_id
+                .clone()
+                .filter(|c| known.contains(c.as_str())),
+            filename,
+            stored_name: stored,
+            content_type: upload
+                .filetype
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            size,
+            sha256,
+            created_at: created,
+        };
+        Db::insert_upload_in(tx, &row).await?;
+        report.uploads_imported += 1;
+    }
+    Ok(())
 }
 
 /// The database URL the server would use with the same flags and environment.
@@ -792,17 +1163,67 @@ pub fn target_url(
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> anyhow::Result<String> {
+    Ok(target_settings(database_url, data_dir)?.database_url)
+}
+
+/// The settings the server would use with the same flags, `.env` and environment.
+pub fn target_settings_with(
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    env_file: Option<PathBuf>,
+) -> anyhow::Result<Settings> {
+    let args = ServeArgs {
+        database_url,
+        data_dir,
+        env_file,
+        ..ServeArgs::default()
+    };
+    Settings::load(&args)
+}
+
+/// The settings the server would use with the same flags and environment.
+pub fn target_settings(
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Settings> {
     let args = ServeArgs {
         database_url,
         data_dir,
         ..ServeArgs::default()
     };
-    Ok(Settings::load(&args)?.database_url)
+    Settings::load(&args)
 }
 
 pub async fn run(args: ImportArgs) -> Result<(), Failure> {
-    let url = target_url(args.database_url.clone(), args.data_dir.clone())?;
+    let settings = target_settings_with(
+        args.database_url.clone(),
+        args.data_dir.clone(),
+        args.env_file.clone(),
+    )
+    .map_err(|e| refuse(format!("{e:#}")))?;
+    let url = settings.database_url.clone();
+    let paths = UploadPaths {
+        upload_dir: args
+            .upload_dir
+            .clone()
+            .unwrap_or_else(|| settings.agent.upload_dir.clone()),
+        v3_upload_dir: args.v3_upload_dir.clone(),
+    };
     let data = read_v3(&args.auth_db, &args.orchestrator_db).await?;
+    if let Some(target) = crate::cli::server_lock::sqlite_path(&url) {
+        let same = |v3: &Path| matches!((target.canonicalize(), v3.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        if same(&args.orchestrator_db) || same(&args.auth_db) {
+            return Err(refuse(format!(
+                "the target database {} is one of the v3 files being imported: point AI_DB_PATH \
+                 (or AI_DATABASE_URL / --database-url) at a new file for this server, then run the import again",
+                target.display()
+            )));
+        }
+        // Before the lock file appears beside it.
+        crate::store::schema_check::check_sqlite_file(&target)
+            .await
+            .map_err(refuse)?;
+    }
     let _lock = match crate::cli::server_lock::sqlite_path(&url) {
         Some(file) => Some(
             crate::cli::server_lock::try_exclusive(&file)?.ok_or_else(|| {
@@ -815,7 +1236,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         None => None,
     };
     let db = Db::connect(&url).await?;
-    let report = import(&db, &data, &args.owner).await?;
+    let report = import(&db, &data, &args.owner, &paths).await?;
     crate::cli::output::text(&report.render(&args.owner)).context("cannot print the report")?;
     Ok(())
 }
@@ -851,6 +1272,7 @@ mod tests {
             is_admin: true,
             scopes: Some(r#"["read"]"#.into()),
             created_at: None,
+            updated_at: None,
         };
         assert_eq!(user_scopes(&user).0, Scopes::ADMIN);
         let nobody = V3User {

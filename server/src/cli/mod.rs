@@ -1,6 +1,7 @@
 //! The subcommands of the binary: `serve`, `healthcheck`, `policy`,
-//! `import-v3`, `backup` and `restore`, and how their failures become exit codes.
+//! `users` and `keys` ([`accounts`]), `import-v3`, `backup` and `restore`, and how their failures become exit codes.
 
+pub mod accounts;
 pub mod backup;
 pub mod exit;
 pub mod healthcheck;

@@ -8,9 +8,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{ServeArgs, Settings};
 
+/// The log filter: the configured level for everything, except audit records,
+/// which are never filtered out (they are the trail, not diagnostics).
+pub fn log_filter(level: &str) -> EnvFilter {
+    EnvFilter::try_new(format!("{level},audit=info")).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 /// JSON logs on stderr; stdout is kept for the listen address.
 fn init_logging(settings: &Settings) {
-    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(&settings.log_level);
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -46,13 +52,26 @@ fn ensure_workspace(data_dir: &std::path::Path) {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(&args)?;
+/// Exit 2 when the settings or the database are refused, 1 when the server fails.
+pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
+    let settings = Settings::load(&args).map_err(|e| crate::cli::exit::refuse(format!("{e:#}")))?;
     init_logging(&settings);
+    if let Some((path, bad_lines)) = &settings.env_file {
+        tracing::info!(path = %path.display(), "read settings from the env file");
+        for line in bad_lines {
+            tracing::warn!(path = %path.display(), line, "a line of the env file could not be parsed and was skipped");
+        }
+    }
     if !settings.auth_enabled {
         tracing::warn!(
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"
         );
+    }
+    // Before the lock file or the workspace appear beside it: a v3.0 file stays untouched.
+    if let Some(file) = crate::cli::server_lock::sqlite_path(&settings.database_url) {
+        crate::store::schema_check::check_sqlite_file(&file)
+            .await
+            .map_err(crate::cli::exit::refuse)?;
     }
     crate::store::private::dir(&settings.data_dir).with_context(|| {
         format!(
@@ -80,6 +99,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     // A closed stdout must not stop a server that is otherwise fine.
     let _ = crate::cli::output::line(format_args!("listening on http://{addr}"));
+    if let Some((path, _)) = &state.settings.env_file {
+        // Whatever the log level: which file the settings came from (never its values).
+        let _ = crate::cli::output::line(format_args!(
+            "settings: read {} (the process environment wins over it)",
+            path.display()
+        ));
+    }
     let _ = crate::cli::output::line(format_args!(
         "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"

@@ -2,12 +2,14 @@
 //! hot-reloaded snapshot of policy and secrets ([`reload`]), fed by file
 //! watchers and, on Kubernetes, by the API ([`kube_source`]).
 
+pub(crate) mod dotenv;
 mod error;
 pub(crate) mod files;
 mod generated_key;
 mod inputs;
 pub mod kube_source;
 mod overrides;
+mod parse;
 pub mod reload;
 mod settings;
 mod snapshot;

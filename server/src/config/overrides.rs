@@ -1,5 +1,6 @@
 //! The `AI_CORS_*` / `AI_RATE_LIMIT_*` environment variables, which override
-//! the matching parts of whatever policy is loaded.
+//! the matching parts of whatever policy is loaded, and `AI_TRUSTED_PROXIES`,
+//! which joins the policy's list.
 
 use crate::config::Settings;
 
@@ -21,10 +22,17 @@ pub(crate) fn apply_overrides(doc: &mut policy::PolicyDocument, settings: &Setti
     if let Some(enabled) = o.rate_limit_enabled {
         doc.rate_limits.enabled = Some(enabled);
     }
-    if let Some(per_minute) = o.rate_limit_default {
+    if let Some((requests, per)) = o.rate_limit_default {
         doc.rate_limits.default = Some(policy::RateLimit {
-            requests: per_minute,
-            per: "1m".into(),
+            requests,
+            per: per.into(),
         });
+    }
+    if let Some(proxies) = &o.trusted_proxies {
+        for proxy in proxies {
+            if !doc.rate_limits.trusted_proxies.contains(proxy) {
+                doc.rate_limits.trusted_proxies.push(proxy.clone());
+            }
+        }
     }
 }

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+
+use super::parse;
 use jsonwebtoken::Algorithm;
 
 /// Flags of `ai-orchestrator serve`; each one beats its environment variable.
@@ -45,6 +47,10 @@ pub struct ServeArgs {
     /// Secret holding jwt-keys.json and api-keys.json [env: AI_AUTH_SECRET]
     #[arg(long)]
     pub auth_secret: Option<String>,
+    /// A `.env` file to read (the environment wins over it) [env: AI_ENV_FILE]
+    /// [default: ./.env when present]
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
 }
 
 /// The ConfigMap and Secret followed through the Kubernetes API.
@@ -131,8 +137,10 @@ pub struct PolicyOverrides {
     pub cors_methods: Option<Vec<String>>,
     pub cors_headers: Option<Vec<String>>,
     pub rate_limit_enabled: Option<bool>,
-    /// Requests per minute for routes without their own budget.
-    pub rate_limit_default: Option<u32>,
+    /// Requests and period (`1m`, `1h`, …) for routes without their own budget.
+    pub rate_limit_default: Option<(u32, &'static str)>,
+    /// `AI_TRUSTED_PROXIES`: CIDRs added to the policy's `rateLimits.trustedProxies`.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl PolicyOverrides {
@@ -143,11 +151,14 @@ impl PolicyOverrides {
             && self.cors_headers.is_none()
             && self.rate_limit_enabled.is_none()
             && self.rate_limit_default.is_none()
+            && self.trusted_proxies.is_none()
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// `AI_APP_NAME`: the service name `GET /` reports.
+    pub app_name: String,
     pub host: String,
     pub port: u16,
     pub config_dir: PathBuf,
@@ -160,8 +171,12 @@ pub struct Settings {
     pub password_hashing: PasswordHashSettings,
     pub overrides: PolicyOverrides,
     pub debug: bool,
+    /// A tracing level name (`error` … `trace`); audit records are never filtered by it.
     pub log_level: String,
+    /// Where audit records are appended as JSON lines (`<data-dir>/audit.log` by default, as v3's `/data/audit.log`).
     pub audit_log_path: Option<PathBuf>,
+    /// Where the admin password came from (`AI_ADMIN_PASSWORD` or `ADMIN_PASSWORD`), for messages.
+    pub admin_password_variable: &'static str,
     pub llm: LlmSettings,
     pub agent: AgentSettings,
     /// Set when the API source is on; the directories are always read too.
@@ -169,6 +184,8 @@ pub struct Settings {
     /// `AI_CONSOLE_ENABLED`: serve the web console under `/` (default on).
     pub console_enabled: bool,
     pub doors: FrontDoors,
+    /// The `.env` file that was read, and the numbers of its lines that were skipped.
+    pub env_file: Option<(PathBuf, Vec<usize>)>,
 }
 
 /// The standard protocols served beside the v3 routes (`AI_OPENAI_API_ENABLED`,
@@ -182,9 +199,21 @@ pub struct FrontDoors {
 }
 
 impl Settings {
-    /// Settings from flags and the process environment.
+    /// Settings from flags, the process environment and the `.env` file, in that order.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
-        Settings::from_sources(args, |name| std::env::var(name).ok())
+        let process = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let located = crate::config::dotenv::locate(
+            args.env_file.as_deref(),
+            process("AI_ENV_FILE").as_deref(),
+        )?;
+        let file = located
+            .map(|path| crate::config::dotenv::read(&path, process))
+            .transpose()?;
+        let mut settings = Settings::from_sources(args, |name| {
+            process(name).or_else(|| file.as_ref().and_then(|f| f.get(name).map(str::to_string)))
+        })?;
+        settings.env_file = file.map(|f| (f.path, f.parsed.bad_lines));
+        Ok(settings)
     }
 
     /// Settings from flags and an environment lookup (testable without touching the process).
@@ -193,6 +222,7 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Settings> {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        refuse_replaced(&get)?;
         let host = args
             .host
             .clone()
@@ -235,17 +265,21 @@ impl Settings {
                 "AI_JWT_ALGORITHM={other} is not supported: use HS256, HS384 or HS512 (shared-secret keys)"
             ),
         };
-        let env_secret = get("AI_JWT_SECRET_KEY").map(Secret::new);
+        // v3's first start also read the unprefixed names.
+        let (secret_variable, env_secret) = match get("AI_JWT_SECRET_KEY") {
+            Some(v) => ("AI_JWT_SECRET_KEY", Some(Secret::new(v))),
+            None => ("JWT_SECRET_KEY", get("JWT_SECRET_KEY").map(Secret::new)),
+        };
         if let Some(secret) = &env_secret
             && secret.expose().len() < 32
         {
             bail!(
-                "AI_JWT_SECRET_KEY is {} bytes long; at least 32 bytes are required",
+                "{secret_variable} is {} bytes long; at least 32 bytes are required (generate one with: openssl rand -base64 48)",
                 secret.expose().len()
             );
         }
         let access_minutes: u64 =
-            parse_or(get("AI_JWT_EXPIRE_MINUTES"), "AI_JWT_EXPIRE_MINUTES", 30)?;
+            parse_or(get("AI_JWT_EXPIRE_MINUTES"), "AI_JWT_EXPIRE_MINUTES", 60)?;
         let refresh_days: u64 = parse_or(
             get("AI_REFRESH_TOKEN_EXPIRE_DAYS"),
             "AI_REFRESH_TOKEN_EXPIRE_DAYS",
@@ -272,13 +306,19 @@ impl Settings {
             bail!("AI_PASSWORD_HASH_CONCURRENCY must be at least 1");
         }
 
+        let cors_origins = get("AI_CORS_ORIGINS")
+            .map(|v| parse::origins(&v))
+            .transpose()?;
+        let cors_allow_credentials = match get("AI_CORS_ALLOW_CREDENTIALS") {
+            Some(v) => Some(parse_bool(&v, "AI_CORS_ALLOW_CREDENTIALS")?),
+            // v3's default (credentials on) when its variables configure CORS; never with `*`.
+            None => cors_origins
+                .as_ref()
+                .map(|o| !o.iter().any(|origin| origin == "*")),
+        };
         let overrides = PolicyOverrides {
-            cors_origins: get("AI_CORS_ORIGINS")
-                .map(|v| parse_list(&v, "AI_CORS_ORIGINS"))
-                .transpose()?,
-            cors_allow_credentials: get("AI_CORS_ALLOW_CREDENTIALS")
-                .map(|v| parse_bool(&v, "AI_CORS_ALLOW_CREDENTIALS"))
-                .transpose()?,
+            cors_origins,
+            cors_allow_credentials,
             cors_methods: get("AI_CORS_ALLOW_METHODS")
                 .map(|v| parse_list(&v, "AI_CORS_ALLOW_METHODS"))
                 .transpose()?,
@@ -289,7 +329,10 @@ impl Settings {
                 .map(|v| parse_bool(&v, "AI_RATE_LIMIT_ENABLED"))
                 .transpose()?,
             rate_limit_default: get("AI_RATE_LIMIT_DEFAULT")
-                .map(|v| parse_rate(&v))
+                .map(|v| parse::rate(&v))
+                .transpose()?,
+            trusted_proxies: get("AI_TRUSTED_PROXIES")
+                .map(|v| parse::cidrs(&v))
                 .transpose()?,
         };
 
@@ -324,7 +367,7 @@ impl Settings {
             max_upload_size: parse_or(
                 get("AI_MAX_UPLOAD_SIZE"),
                 "AI_MAX_UPLOAD_SIZE",
-                10 * 1024 * 1024,
+                50 * 1024 * 1024,
             )?,
         };
 
@@ -343,7 +386,20 @@ impl Settings {
             openai: switch("AI_OPENAI_API_ENABLED")?,
             mcp: switch("AI_MCP_ENABLED")?,
         };
+        let (admin_password_variable, admin_password) = match get("AI_ADMIN_PASSWORD") {
+            Some(v) => ("AI_ADMIN_PASSWORD", Some(Secret::new(v))),
+            None => ("ADMIN_PASSWORD", get("ADMIN_PASSWORD").map(Secret::new)),
+        };
+        let log_level = match get("AI_LOG_LEVEL") {
+            Some(v) => parse::log_level(&v)?,
+            None if debug => "debug",
+            None => "info",
+        };
+        let audit_log_path = get("AI_AUDIT_LOG_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("audit.log"));
         Ok(Settings {
+            app_name: get("AI_APP_NAME").unwrap_or_else(|| "AI Orchestrator".into()),
             host,
             port,
             config_dir,
@@ -354,7 +410,8 @@ impl Settings {
                 .map(|v| parse_bool(&v, "AI_AUTH_ENABLED"))
                 .transpose()?
                 .unwrap_or(true),
-            admin_password: get("AI_ADMIN_PASSWORD").map(Secret::new),
+            admin_password,
+            admin_password_variable,
             jwt: JwtSettings {
                 algorithm,
                 access_ttl: Duration::from_secs(access_minutes * 60),
@@ -367,9 +424,8 @@ impl Settings {
             password_hashing,
             overrides,
             debug,
-            log_level: get("AI_LOG_LEVEL")
-                .unwrap_or_else(|| if debug { "debug".into() } else { "info".into() }),
-            audit_log_path: get("AI_AUDIT_LOG_PATH").map(PathBuf::from),
+            log_level: log_level.to_string(),
+            audit_log_path: Some(audit_log_path),
             llm,
             agent,
             kubernetes,
@@ -378,6 +434,7 @@ impl Settings {
                 .transpose()?
                 .unwrap_or(true),
             doors,
+            env_file: None,
         })
     }
 
@@ -450,30 +507,27 @@ fn parse_bool(value: &str, name: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// A JSON list (`["a","b"]`, as pydantic reads it) or a comma-separated list.
+/// A JSON list (`["a","b"]`, as pydantic reads it), a comma-separated list, or the
+/// JSON list with the quotes bash strips.
 fn parse_list(value: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let trimmed = value.trim();
-    if trimmed.starts_with('[') {
-        return serde_json::from_str(trimmed)
-            .with_context(|| format!("{name} is not a JSON list of strings"));
-    }
-    Ok(trimmed
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect())
+    parse::list(value, name)
 }
 
-/// `60`, or the v3 form `60/minute`.
-fn parse_rate(value: &str) -> anyhow::Result<u32> {
-    let number = value.trim().split('/').next().unwrap_or_default().trim();
-    let rate: u32 = number.parse().map_err(|_| {
-        anyhow::anyhow!("AI_RATE_LIMIT_DEFAULT={value:?} is not a number of requests per minute")
-    })?;
-    if rate == 0 {
-        bail!("AI_RATE_LIMIT_DEFAULT must be at least 1");
+/// v3.0 variables that have no meaning here, and what replaces each.
+const REPLACED: &[(&str, &str)] = &[(
+    "AI_AUTH_DB_PATH",
+    "users and API keys live in the one database (AI_DB_PATH or AI_DATABASE_URL); bring a v3 auth.db over \
+     with `ai-orchestrator import-v3 --auth-db PATH --orchestrator-db PATH`, then remove AI_AUTH_DB_PATH",
+)];
+
+/// Refuses a start with a v3.0 variable that would otherwise be silently ignored.
+fn refuse_replaced(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    for (name, replacement) in REPLACED {
+        if get(name).is_some() {
+            bail!("{name} is set but not used by this server: {replacement}");
+        }
     }
-    Ok(rate)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -550,7 +604,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.overrides.cors_origins.unwrap().len(), 2);
-        assert_eq!(s.overrides.rate_limit_default, Some(30));
+        assert_eq!(s.overrides.rate_limit_default, Some((30, "1m")));
         assert_eq!(s.llm.base_url, "http://ollama:11434");
         assert!(settings(&ServeArgs::default(), &[("AI_AUTH_ENABLED", "maybe")]).is_err());
     }
@@ -593,5 +647,94 @@ mod tests {
             settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "kubernetes")]).unwrap_err();
         assert!(err.to_string().contains("AI_POLICY_CONFIGMAP"), "{err}");
         assert!(settings(&ServeArgs::default(), &[("AI_CONFIG_SOURCE", "etcd")]).is_err());
+    }
+
+    #[test]
+    fn every_v3_variable_is_honoured_with_v3_defaults() {
+        let s = settings(&ServeArgs::default(), &[]).unwrap();
+        assert_eq!(s.jwt.access_ttl, Duration::from_secs(3600));
+        assert_eq!(s.agent.max_upload_size, 50 * 1024 * 1024);
+        assert_eq!(
+            s.audit_log_path.as_deref(),
+            Some(std::path::Path::new("./data/audit.log"))
+        );
+        assert_eq!(s.app_name, "AI Orchestrator");
+        assert!(s.overrides.is_empty());
+        let s = settings(
+            &ServeArgs::default(),
+            &[
+                ("AI_APP_NAME", "Ops Assistant"),
+                ("ADMIN_PASSWORD", "from-the-unprefixed-name"),
+                (
+                    "JWT_SECRET_KEY",
+                    "an-unprefixed-secret-of-at-least-32-bytes",
+                ),
+                ("AI_LOG_LEVEL", "WARNING"),
+                ("AI_CORS_ORIGINS", "[https://ai.example.org]"),
+                ("AI_TRUSTED_PROXIES", "172.18.0.0/16,10.0.0.1"),
+                ("AI_RATE_LIMIT_DEFAULT", "1000/hour"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.app_name, "Ops Assistant");
+        assert_eq!(
+            s.admin_password.as_ref().map(Secret::expose),
+            Some("from-the-unprefixed-name")
+        );
+        assert_eq!(s.admin_password_variable, "ADMIN_PASSWORD");
+        assert!(s.jwt.env_secret.is_some());
+        assert_eq!(s.log_level, "warn");
+        assert_eq!(
+            s.overrides.cors_origins.as_deref(),
+            Some(&["https://ai.example.org".to_string()][..])
+        );
+        assert_eq!(s.overrides.cors_allow_credentials, Some(true));
+        assert_eq!(
+            s.overrides.trusted_proxies.as_deref(),
+            Some(&["172.18.0.0/16".to_string(), "10.0.0.1/32".into()][..])
+        );
+        assert_eq!(s.overrides.rate_limit_default, Some((1000, "1h")));
+        // The prefixed name wins over the alias; a wildcard origin gets no credentials by default.
+        let s = settings(
+            &ServeArgs::default(),
+            &[
+                ("AI_ADMIN_PASSWORD", "prefixed-wins-here"),
+                ("ADMIN_PASSWORD", "alias-loses"),
+                ("AI_CORS_ORIGINS", "*"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.admin_password.as_ref().map(Secret::expose),
+            Some("prefixed-wins-here")
+        );
+        assert_eq!(s.overrides.cors_allow_credentials, Some(false));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_value_but_never_a_secret() {
+        let err = |vars: &[(&str, &str)]| {
+            settings(&ServeArgs::default(), vars)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&[("AI_LOG_LEVEL", "verbose")]);
+        assert!(e.contains("\"verbose\""), "{e}");
+        let e = err(&[("AI_CORS_ORIGINS", "[https://ai.example.org")]);
+        assert!(e.contains("[https://ai.example.org"), "{e}");
+        let e = err(&[("AI_TRUSTED_PROXIES", "traefik")]);
+        assert!(e.contains("traefik"), "{e}");
+        let e = err(&[("AI_PORT", "eighty")]);
+        assert!(e.contains("eighty"), "{e}");
+        let e = err(&[("JWT_SECRET_KEY", "tooshort-secret-value")]);
+        assert!(
+            e.contains("JWT_SECRET_KEY") && !e.contains("tooshort-secret-value"),
+            "{e}"
+        );
+        let e = err(&[("AI_AUTH_DB_PATH", "/data/auth.db")]);
+        assert!(
+            e.contains("import-v3") && e.contains("AI_AUTH_DB_PATH"),
+            "{e}"
+        );
     }
 }

@@ -33,6 +33,7 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "ai-orchestrator", description = "AI-agent backend whose tools act only as a policy allows."),
     paths(
+        crate::http::console::root,
         routes::health::health,
         routes::health::ready,
         routes::health::metrics,
@@ -44,6 +45,7 @@ impl Modify for SecuritySchemes {
         routes::users::create_user,
         routes::users::list_users,
         routes::users::update_user,
+        routes::users::replace_user,
         routes::users::delete_user,
         routes::apikeys::create_key,
         routes::apikeys::list_keys,
@@ -55,6 +57,8 @@ impl Modify for SecuritySchemes {
         crate::http::console::session::login,
         crate::http::console::session::refresh,
         crate::http::console::session::logout,
+        routes::stats::stats,
+        routes::upload::upload,
         openapi_json,
     ),
     modifiers(&SecuritySchemes),
@@ -81,4 +85,24 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/api/openapi.json", get(openapi_json))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The v3 routes kept for upgrading users are described like the others.
+    #[test]
+    fn the_v3_routes_are_documented() {
+        let doc = serde_json::to_value(super::document()).expect("json");
+        for (method, path) in [
+            ("get", "/"),
+            ("get", "/api/stats"),
+            ("post", "/api/upload"),
+            ("put", "/api/auth/users/{username}"),
+        ] {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is missing from the OpenAPI document"
+            );
+        }
+    }
 }

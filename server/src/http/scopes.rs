@@ -202,6 +202,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/api/auth/users", ADMIN),
     rule("POST", "/api/auth/users", ADMIN),
     rule("PATCH", "/api/auth/users/{username}", ADMIN),
+    rule("PUT", "/api/auth/users/{username}", ADMIN),
     rule("DELETE", "/api/auth/users/{username}", ADMIN),
     rule("GET", "/api/auth/apikeys", Authenticated),
     rule("POST", "/api/auth/apikeys", Authenticated),
@@ -216,6 +217,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/api/console/session", Public),
     rule("DELETE", "/api/console/session", Public),
     rule("POST", "/api/console/session/refresh", Public),
+    rule("GET", "/api/stats", READ),
     // The agent: tool calls made on these routes check each tool's own scope too.
     rule("GET", "/tools", READ),
     rule("POST", "/api/tools/{name}", READ),
@@ -233,6 +235,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/mcp", READ),
     rule("GET", "/mcp", READ),
     rule("DELETE", "/mcp", READ),
+    rule("POST", "/api/upload", WRITE),
 ];
 
 /// What `method path_template` requires; routes not in the table are admin-only.

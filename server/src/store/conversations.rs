@@ -223,6 +223,11 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Uploaded files stay (the agent may have used them); they are no longer linked.
+        sqlx::query("UPDATE uploads SET conversation_id = NULL WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let result = sqlx::query("DELETE FROM conversations WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -54,6 +54,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "user ids",
         include_str!("../../migrations/sqlite/0003_user_ids.sql"),
     ),
+    (
+        4,
+        "uploads",
+        include_str!("../../migrations/sqlite/0004_uploads.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -70,6 +75,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "user ids",
         include_str!("../../migrations/postgres/0003_user_ids.sql"),
+    ),
+    (
+        4,
+        "uploads",
+        include_str!("../../migrations/postgres/0004_uploads.sql"),
     ),
 ];
 
@@ -223,6 +233,7 @@ impl Db {
                 .unwrap_or_default()
                 .to_string();
             if path != ":memory:" && !path.is_empty() {
+                crate::store::schema_check::check_sqlite_file(Path::new(&path)).await?;
                 crate::store::private::sqlite_files(Path::new(&path)).with_context(|| {
                     format!("cannot create the database file {path} (mode 0600, directory 0700)")
                 })?;
@@ -253,6 +264,9 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL")
                 .await
                 .context("cannot switch SQLite to WAL mode")?;
+        }
+        if backend == Backend::Postgres {
+            crate::store::schema_check::check_postgres(&pool).await?;
         }
         migrator(backend)
             .run(&pool)
@@ -347,6 +361,39 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Sets the v3 profile fields given (`None` leaves one as it is); `false` when there is no such user.
+    pub async fn update_profile(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        full_name: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE users SET email = COALESCE($2, email), full_name = COALESCE($3, full_name) WHERE username = $1",
+        )
+        .bind(username)
+        .bind(email.map(str::to_string))
+        .bind(full_name.map(str::to_string))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The v3 profile fields of a user: (email, full name).
+    pub async fn get_profile(
+        &self,
+        username: &str,
+    ) -> Result<(Option<String>, Option<String>), sqlx::Error> {
+        let row = sqlx::query("SELECT email, full_name FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok((row.try_get("email")?, row.try_get("full_name")?)),
+            None => Ok((None, None)),
+        }
     }
 
     /// Gives every user without an id one (rows written before ids existed, or by an import).

@@ -5,3 +5,5 @@ pub(crate) mod audit;
 pub mod conversations;
 pub mod db;
 pub mod private;
+pub(crate) mod schema_check;
+pub mod uploads;

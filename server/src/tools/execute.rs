@@ -92,9 +92,33 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
                 place.resolved.display()
             )
         }),
-        Err(e) => json!({"error": format!("could not start the command: {e}")}),
+        Err(e) => match missing_program(&decision.run) {
+            Some(program) if e.kind() == std::io::ErrorKind::NotFound => json!({
+                "error": format!(
+                    "could not start the command: the program {program:?} is not installed (searched PATH={SAFE_PATH})"
+                )
+            }),
+            _ => json!({"error": format!("could not start the command: {e}")}),
+        },
     };
     ToolOutcome::ran(decision.rule, decision.reason, command, result)
+}
+
+/// The first program of a pipeline that is not found where `spawn_stage` looks.
+fn missing_program(stages: &[RunStage]) -> Option<String> {
+    stages
+        .iter()
+        .filter_map(|stage| stage.argv.first())
+        .find_map(|program| {
+            let found = if program.contains('/') {
+                Path::new(program).is_file()
+            } else {
+                SAFE_PATH
+                    .split(':')
+                    .any(|dir| Path::new(dir).join(program).is_file())
+            };
+            (!found).then(|| program.clone())
+        })
 }
 
 /// The first writable root that exists, else the first readable one that exists; a root
@@ -357,6 +381,15 @@ mod tests {
         .await
         .expect("ran");
         assert_eq!(out.stdout, "a\nb\n");
+    }
+
+    #[test]
+    fn a_missing_program_is_named() {
+        assert_eq!(
+            missing_program(&[argv(&["ls"]), argv(&["no-such-program-x"])]),
+            Some("no-such-program-x".into())
+        );
+        assert_eq!(missing_program(&[argv(&["ls"])]), None);
     }
 
     #[tokio::test]

@@ -70,7 +70,7 @@ async fn login_by_form_and_json_refresh_rotation_reuse_and_logout() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
-    assert_eq!(body["expires_in"], 1800);
+    assert_eq!(body["expires_in"], 3600, "v3's default: 60 minutes");
     assert!(body["refresh_token"].as_str().unwrap().starts_with("rt_"));
     let me = server
         .get_json("/api/auth/me", body["access_token"].as_str().unwrap())

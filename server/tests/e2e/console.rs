@@ -186,7 +186,10 @@ async fn browsers_get_the_console_and_programs_get_service_info() {
         assert_eq!(info.status, StatusCode::OK);
         assert!(info.header("content-type").starts_with("application/json"));
         let body = info.json();
-        assert_eq!(body["name"], "ai-orchestrator");
+        assert_eq!(
+            body["name"], "AI Orchestrator",
+            "AI_APP_NAME's default, as v3's"
+        );
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(body["tools"], 5);
         assert_eq!(body["console"], "/");

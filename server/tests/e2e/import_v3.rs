@@ -18,7 +18,8 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-fn import(auth: &Path, orch: &Path, url: &str, extra: &[&str]) -> Output {
+/// Runs `import-v3` into `url`, with uploads going to `<data>/uploads`.
+fn import(auth: &Path, orch: &Path, url: &str, data: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "import-v3",
         "--auth-db",
@@ -27,6 +28,8 @@ fn import(auth: &Path, orch: &Path, url: &str, extra: &[&str]) -> Output {
         orch.to_str().unwrap(),
         "--database-url",
         url,
+        "--data-dir",
+        data.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     cli(&args)
@@ -72,7 +75,7 @@ async fn import_then_serve(backend: Backend) {
     let url = backend.url(&dirs.data());
     let name = backend.name();
 
-    let first = import(&auth, &orch, &url, &[]);
+    let first = import(&auth, &orch, &url, &dirs.data(), &[]);
     let (stdout, stderr) = text(&first);
     assert!(first.status.success(), "{name}: import failed: {stderr}");
     assert!(
@@ -80,8 +83,16 @@ async fn import_then_serve(backend: Backend) {
         "{name}: {stdout}"
     );
     assert!(
-        stdout.contains("api keys:      2 imported (1 of them disabled in v3, kept revoked)"),
+        stdout.contains("api keys:      2 imported, 0 already present"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("uploads:       1 imported, 0 already present"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("upload files were not found") && stdout.contains("photo.png"),
+        "a missing upload file must be reported: {stdout}"
     );
     assert!(
         stdout.contains("conversations: 2 imported (owner: admin)"),
@@ -96,7 +107,6 @@ async fn import_then_serve(backend: Backend) {
     for skipped in [
         "login_attempts (2 rows)",
         "sessions (1 rows)",
-        "uploads (1 rows)",
         "memory (1 rows)",
     ] {
         assert!(
@@ -110,7 +120,7 @@ async fn import_then_serve(backend: Backend) {
     );
 
     // Idempotent: nothing new the second time, and it says so.
-    let second = import(&auth, &orch, &url, &[]);
+    let second = import(&auth, &orch, &url, &dirs.data(), &[]);
     let (stdout, stderr) = text(&second);
     assert!(second.status.success(), "{name}: {stderr}");
     assert!(stdout.contains("Nothing to import"), "{name}: {stdout}");
@@ -122,6 +132,24 @@ async fn import_then_serve(backend: Backend) {
         stdout.contains("conversations: 0 imported (owner: admin), 2 already present"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("uploads:       0 imported, 1 already present"),
+        "{stdout}"
+    );
+    let stored = dirs
+        .data()
+        .join("uploads")
+        .join(format!("v3-{}-report.txt", v3::UPLOAD_ID));
+    assert_eq!(
+        std::fs::read_to_string(&stored).unwrap(),
+        v3::UPLOAD_CONTENTS,
+        "{name}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dirs.data().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "only the imported file: {leftovers:?}");
 
     // New messages get ids after the imported ones (PostgreSQL's sequence was moved past them).
     let db = ai_orchestrator::store::db::Db::connect(&url).await.unwrap();
@@ -146,7 +174,7 @@ async fn import_then_serve(backend: Backend) {
 
     let hash_before = stored_hash(&url, "alice").await;
     assert!(
-        hash_before.starts_with("pbkdf2-sha256-v3$5e1f0c9b8a7d6e5f$"),
+        hash_before.starts_with("pbkdf2-sha256-v3$5e1f0c9b8a7d6e5f5e1f0c9b8a7d6e5f$"),
         "{hash_before}"
     );
 
@@ -250,13 +278,13 @@ async fn import_then_serve(backend: Backend) {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(!server.logs().contains("Fresh-Admin-Pass-42"));
 
-    // Imported API keys: the working one works with its scopes cut to its owner's, the disabled one does not.
+    // Imported API keys: the working one works with its scopes cut to its owner's, the expired one does not.
     let (status, me) = with_key(&server, "/api/auth/me", v3::ALICE_KEY).await;
     assert_eq!(status, 200, "{name}: {me}");
     assert_eq!(me["username"], json!("alice"));
     assert_eq!(me["scopes"], json!(["read", "write"]));
     assert_eq!(
-        with_key(&server, "/api/auth/me", v3::DISABLED_KEY).await.0,
+        with_key(&server, "/api/auth/me", v3::EXPIRED_KEY).await.0,
         401
     );
 
@@ -340,7 +368,7 @@ async fn files_that_are_not_v3_are_refused_with_exit_2() {
         "this is not a database, just text that is long enough to have a header",
     )
     .unwrap();
-    let out = import(&junk, &orch, &url, &[]);
+    let out = import(&junk, &orch, &url, target.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).1.contains("is not a SQLite database"),
@@ -349,18 +377,18 @@ async fn files_that_are_not_v3_are_refused_with_exit_2() {
     );
 
     let missing = source.path().join("missing.db");
-    let out = import(&auth, &missing, &url, &[]);
+    let out = import(&auth, &missing, &url, target.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("does not exist"), "{}", text(&out).1);
 
-    let out = import(&orch, &auth, &url, &[]);
+    let out = import(&orch, &auth, &url, target.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("swapped"), "{}", text(&out).1);
 
     let other = source.path().join("other.db");
     let conn = v3::create(&other, "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT); CREATE TABLE api_keys (id INTEGER);").await;
     conn.close().await.unwrap();
-    let out = import(&other, &orch, &url, &[]);
+    let out = import(&other, &orch, &url, target.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out).1;
     assert!(
@@ -371,6 +399,14 @@ async fn files_that_are_not_v3_are_refused_with_exit_2() {
         !target.path().join("o.db").exists(),
         "nothing may be created for a refused import"
     );
+
+    // The guide's AI_DB_PATH still naming the v3 file: the import says to pick a new one.
+    let bytes = std::fs::read(&orch).unwrap();
+    let into_itself = format!("sqlite://{}", orch.display());
+    let out = import(&auth, &orch, &into_itself, target.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("new file"), "{}", text(&out).1);
+    assert_eq!(std::fs::read(&orch).unwrap(), bytes);
 }
 
 #[tokio::test]
@@ -382,7 +418,7 @@ async fn an_import_is_all_or_nothing_and_never_runs_under_a_server() {
     let url = Backend::Sqlite.url(&dirs.data());
 
     // The owner check fails after users were written: the transaction leaves nothing behind.
-    let out = import(&auth, &orch, &url, &["--owner", "nobody"]);
+    let out = import(&auth, &orch, &url, &dirs.data(), &["--owner", "nobody"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     assert!(text(&out).1.contains("\"nobody\""), "{}", text(&out).1);
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
@@ -393,14 +429,22 @@ async fn an_import_is_all_or_nothing_and_never_runs_under_a_server() {
         .get("n");
     assert_eq!(users, 0);
     conn.close().await.unwrap();
+    let uploads = dirs.data().join("uploads");
+    let files: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        files.is_empty(),
+        "no upload file may stay behind: {files:?}"
+    );
 
     // --owner maps the conversations to another imported user.
-    let out = import(&auth, &orch, &url, &["--owner", "alice"]);
+    let out = import(&auth, &orch, &url, &dirs.data(), &["--owner", "alice"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.contains("(owner: alice)"));
 
     let server = ServerBuilder::default().dirs(dirs.clone()).start().await;
-    let out = import(&auth, &orch, &url, &[]);
+    let out = import(&auth, &orch, &url, &dirs.data(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).1.contains("a server is running"),
@@ -408,4 +452,67 @@ async fn an_import_is_all_or_nothing_and_never_runs_under_a_server() {
         text(&out).1
     );
     assert_eq!(alice_conversations(&server).await, json!(2));
+}
+
+/// Files edited by hand or by a later build: optional columns missing, extra ones present.
+#[tokio::test]
+async fn files_with_missing_optional_and_extra_columns_import() {
+    sqlx::any::install_default_drivers();
+    let source = tempfile::tempdir().unwrap();
+    let auth = source.path().join("auth.db");
+    let orch = source.path().join("orchestrator.db");
+    let mut conn = v3::create(&auth, v3::EDITED_AUTH_SCHEMA).await;
+    let rows = format!(
+        r#"
+INSERT INTO users (username, hashed_password, disabled, scopes, theme) VALUES ('dave', '{dave}', 'false', '["read","write"]', 'dark');
+INSERT INTO users (username, hashed_password, disabled, scopes) VALUES ('admin', '{admin}', 0, '["admin"]');
+INSERT INTO api_keys (key_hash, name, user_id, scopes, disabled) VALUES ('{k1}', 'works', 1, '["read"]', 0);
+INSERT INTO api_keys (key_hash, name, user_id, scopes, disabled) VALUES ('{k2}', 'switched off', 1, '["read"]', 1);
+"#,
+        dave = v3::v3_hash("dave-v3-passphrase", "ffeeddccbbaa99887766554433221100"),
+        admin = v3::v3_hash("admin-v3-passphrase", "00112233445566778899aabbccddeeff"),
+        k1 = v3::sha256_hex(v3::ALICE_KEY),
+        k2 = v3::sha256_hex(v3::EXPIRED_KEY),
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rows))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let conn = v3::create(
+        &orch,
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT, pinned INTEGER);
+         CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id TEXT, role TEXT, content TEXT, tokens INTEGER);
+         INSERT INTO conversations (id, title, pinned) VALUES ('c1', 'kept', 1);
+         INSERT INTO messages (id, conversation_id, role, content, tokens) VALUES (1, 'c1', 'user', 'hi', 2);",
+    )
+    .await;
+    conn.close().await.unwrap();
+
+    let dirs = Dirs::new();
+    let url = Backend::Sqlite.url(&dirs.data());
+    let out = import(&auth, &orch, &url, &dirs.data(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("users:         2 imported"), "{stdout}");
+    assert!(stdout.contains("api keys:      2 imported"), "{stdout}");
+    assert!(stdout.contains("stay revoked"), "{stdout}");
+    assert!(stdout.contains("messages:      1 imported"), "{stdout}");
+
+    let server = ServerBuilder::default().dirs(dirs.clone()).start().await;
+    let (status, body) = login(&server, "dave", "dave-v3-passphrase").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        with_key(&server, "/api/auth/me", v3::ALICE_KEY).await.0,
+        200
+    );
+    assert_eq!(
+        with_key(&server, "/api/auth/me", v3::EXPIRED_KEY).await.0,
+        401,
+        "a key marked disabled stays revoked"
+    );
+    let admin = server.login("admin", "admin-v3-passphrase").await.access;
+    let c1 = server.get_json("/api/conversations/c1", &admin).await;
+    assert_eq!(c1["title"], json!("kept"));
+    assert_eq!(c1["messages"][0]["content"], json!("hi"));
 }

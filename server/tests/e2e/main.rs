@@ -6,6 +6,7 @@
 mod fake_kube;
 mod support;
 
+mod accounts_cli;
 mod agent_chat;
 mod agent_conversations;
 mod agent_storage;
@@ -16,6 +17,7 @@ mod backup_restore;
 mod console;
 mod front_doors;
 mod identity;
+mod image;
 mod import_v3;
 mod kube_source;
 mod limits;
@@ -26,4 +28,6 @@ mod profiles_e2e;
 mod reload;
 mod routes;
 mod storage;
+mod upgrade;
+mod v3_routes;
 mod workspace;

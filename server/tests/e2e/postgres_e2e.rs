@@ -63,6 +63,8 @@ async fn two_replicas_share_users_keys_refresh_families_conversations_and_audit(
         .arg(&auth_db)
         .arg("--orchestrator-db")
         .arg(&orch_db)
+        .arg("--upload-dir")
+        .arg(source.path().join("imported-uploads"))
         .env_clear()
         .output()
         .unwrap();

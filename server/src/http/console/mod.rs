@@ -75,14 +75,17 @@ fn wants_html(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/", tag = "health",
+    responses((status = 200, description = "browsers (Accept: text/html): the web console; others: \
+        `{name, version, status, tools, docs, health, console}`, the service info v3.0 gave")))]
+pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let enabled = state.settings.console_enabled;
     let vary = [(header::VARY, HeaderValue::from_static("Accept"))];
     if enabled && wants_html(&headers) {
         return (vary, assets::index()).into_response();
     }
     let info = json!({
-        "name": "ai-orchestrator",
+        "name": state.settings.app_name,
         "version": env!("CARGO_PKG_VERSION"),
         "status": "running",
         "tools": crate::tools::registry().len(),

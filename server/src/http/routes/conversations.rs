@@ -70,7 +70,7 @@ async fn visible(
 
 #[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations",
     params(("id" = String, Path)),
-    responses((status = 200, description = "the conversation with its messages"), (status = 404, description = "not found or not yours")),
+    responses((status = 200, description = "the conversation with its messages and uploaded files"), (status = 404, description = "not found or not yours")),
     security(("bearer" = []), ("api_key" = [])))]
 pub(super) async fn get_conversation(
     State(state): State<AppState>,
@@ -81,6 +81,8 @@ pub(super) async fn get_conversation(
     let messages = state.db.messages(&conversation.id).await?;
     let mut body = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
     body["messages"] = serde_json::to_value(messages).map_err(ApiError::internal)?;
+    let uploads = state.db.conversation_uploads(&conversation.id).await?;
+    body["uploads"] = serde_json::to_value(uploads).map_err(ApiError::internal)?;
     Ok(Json(body))
 }
 

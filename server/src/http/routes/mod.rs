@@ -11,7 +11,9 @@ pub mod models;
 pub mod password;
 pub mod policy;
 pub mod security;
+pub mod stats;
 pub mod tools;
+pub mod upload;
 pub mod users;
 pub mod ws;
 
@@ -42,4 +44,6 @@ pub fn router() -> Router<AppState> {
         .merge(models::router())
         .merge(conversations::router())
         .merge(policy::router())
+        .merge(stats::router())
+        .merge(upload::router())
 }

@@ -282,11 +282,87 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The body v3.0's `PUT /api/auth/users/{username}` took; fields it did not know are ignored, as there.
+#[derive(Deserialize, ToSchema)]
+pub struct V3UserUpdate {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    /// A new password (a reset); every refresh token of the user is revoked.
+    pub password: Option<String>,
+    pub disabled: Option<bool>,
+    /// Adds or removes the `admin` scope.
+    pub is_admin: Option<bool>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[utoipa::path(put, path = "/api/auth/users/{username}", tag = "users", request_body = V3UserUpdate,
+    params(("username" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UserOut, description = "the user, with `email` and `full_name`"),
+        (status = 400, description = "an unknown scope, a short password, or a change to yourself that would lock you out"),
+        (status = 404, description = "no such user")))]
+pub async fn replace_user(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    principal: Principal,
+    Path(username): Path<String>,
+    Json(body): Json<V3UserUpdate>,
+) -> ApiResult<Json<serde_json::Value>> {
+    principal.require(Scope::Admin)?;
+    for (name, value) in [("email", &body.email), ("full_name", &body.full_name)] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 200) {
+            return Err(ApiError::BadRequest(format!(
+                "{name} must be at most 200 characters"
+            )));
+        }
+    }
+    let current = state
+        .db
+        .get_user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {username:?} not found")))?;
+    let mut scopes = match &body.scopes {
+        Some(names) => Some(Scopes::parse_names(names).map_err(ApiError::BadRequest)?),
+        None => None,
+    };
+    if let Some(admin) = body.is_admin {
+        let base = scopes.unwrap_or(current.scopes);
+        scopes = Some(if admin {
+            Scopes::of(base.iter().chain([Scope::Admin]))
+        } else {
+            Scopes::of(base.iter().filter(|s| *s != Scope::Admin))
+        });
+    }
+    let update = UpdateUser {
+        disabled: body.disabled,
+        scopes,
+        password: body.password,
+    };
+    let Json(user) = update_user(
+        State(state.clone()),
+        Extension(ctx),
+        principal,
+        Path(username.clone()),
+        Json(update),
+    )
+    .await?;
+    if body.email.is_some() || body.full_name.is_some() {
+        state
+            .db
+            .update_profile(&username, body.email.as_deref(), body.full_name.as_deref())
+            .await?;
+    }
+    let (email, full_name) = state.db.get_profile(&username).await?;
+    let mut out = serde_json::to_value(user).map_err(ApiError::internal)?;
+    out["email"] = serde_json::json!(email);
+    out["full_name"] = serde_json::json!(full_name);
+    Ok(Json(out))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/users", get(list_users).post(create_user))
         .route(
             "/api/auth/users/{username}",
-            patch(update_user).delete(delete_user),
+            patch(update_user).put(replace_user).delete(delete_user),
         )
 }
