@@ -1,7 +1,5 @@
 //! `ai-orchestrator serve`: start the HTTP server.
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -57,6 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
     let _db_lock = crate::cli::server_lock::hold_for_server(&settings.database_url)?;
     let (host, port) = (settings.host.clone(), settings.port);
+    let limits = settings.connections.clone();
     let (app, state) = crate::app::build_app(settings).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
@@ -76,14 +75,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
     );
-    tracing::info!(%addr, generation = state.snapshot().generation, "listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server error")?;
+    tracing::info!(
+        %addr,
+        generation = state.snapshot().generation,
+        max_connections = limits.max_connections,
+        "listening"
+    );
+    crate::http::connections::serve(listener, app, limits, shutdown_signal()).await;
     state.identities.flush_last_used(&state.db).await;
     tracing::info!("stopped");
     Ok(())

@@ -13,6 +13,7 @@ mod agent_tools;
 mod agent_ws;
 mod auth;
 mod backup_restore;
+mod connections;
 mod console;
 mod import_v3;
 mod kube_source;
