@@ -169,7 +169,7 @@ pub async fn login(
             return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
         }
     };
-    state.login_guard.record_success(&user.username);
+    state.login_guard.record_success(&user.username, &ip);
     let must_change =
         crate::http::routes::password::after_login(&state, &ctx, &user, body.password).await?;
     let scopes = match body

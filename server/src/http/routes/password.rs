@@ -142,7 +142,7 @@ pub async fn change_password(
         return Err(ApiError::unauthorized());
     }
     let revoked = state.db.revoke_refresh_for_user(&username).await?;
-    state.login_guard.record_success(&username);
+    state.login_guard.record_success(&username, &ip);
     state
         .audit
         .record(audit(
