@@ -119,7 +119,8 @@ pub async fn issue_pair(
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
-    request_body(content = LoginRequest, content_type = "application/x-www-form-urlencoded", description = "or the same fields as application/json"),
+    request_body(description = "a form (as OAuth2's password grant) or the same fields as JSON",
+        content((LoginRequest = "application/x-www-form-urlencoded"), (LoginRequest = "application/json"))),
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
         (status = 429, description = "too many failures for this username or IP")))]
 pub async fn login(
