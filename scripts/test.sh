@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included: Rust tests of every crate, the web console in a
-# headless browser, the front doors with the official OpenAI and MCP Python clients, then the
-# Helm chart checks.
+# headless browser, the front doors with the official OpenAI and MCP Python clients, the
+# OpenAPI document against the binary, then the Helm chart checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,9 @@ CONSOLE_TEST_PREBUILT=1 ./scripts/console-test.sh
 echo "==> OpenAI and MCP clients against the real binary (scripts/clients-test.sh)"
 cargo build --locked -p ai-orchestrator --bin ai-orchestrator
 ./scripts/clients-test.sh target/debug/ai-orchestrator
+
+echo "==> OpenAPI document: validator and schemathesis against the binary (scripts/openapi-check.sh)"
+OPENAPI_CHECK_PREBUILT=1 ./scripts/openapi-check.sh
 
 echo "==> Helm chart lint and render checks"
 # A virtual environment of its own (Debian's system pip refuses installs), kept under

@@ -211,6 +211,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let limiter = RateLimits::new(&snapshot.policy);
     let metrics = Metrics::new();
     metrics.policy_generation.set(1);
+    let login_guard = Arc::new(LoginGuard::new(settings.login_lockout));
     Ok(AppState {
         settings: Arc::new(settings),
         db,
@@ -223,7 +224,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         limiter: Arc::new(limiter),
         identities: Arc::new(identities),
         llm: Arc::new(llm),
-        login_guard: Arc::new(LoginGuard::default()),
+        login_guard,
         hash_pool,
         dummy_hash,
         started_at: now_ms(),

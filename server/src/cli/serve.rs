@@ -1,9 +1,6 @@
 //! `ai-orchestrator serve`: start the HTTP server.
 
-use std::net::SocketAddr;
-
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ServeArgs, Settings};
@@ -83,6 +80,7 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
     // Held until exit: `restore` and `import-v3` refuse to run while it is.
     let _db_lock = crate::cli::server_lock::hold_for_server(&settings.database_url)?;
     let (host, port) = (settings.host.clone(), settings.port);
+    let limits = settings.connections.clone();
     let (app, state) = crate::app::build_app(settings).await?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
@@ -110,21 +108,13 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
         "log in: curl -X POST http://{shown}/api/auth/login -d username=admin -d 'password=<admin password>' \
          (the password is AI_ADMIN_PASSWORD, <secrets-dir>/admin-password, or the one printed at first start)"
     ));
-    tracing::info!(%addr, generation = state.snapshot().generation, "listening");
-    // Without TCP_NODELAY each streamed event after the headers waits for the
-    // client's delayed ACK (about 40 ms on Linux): SSE and WebSocket answers stall.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server error")?;
+    tracing::info!(
+        %addr,
+        generation = state.snapshot().generation,
+        max_connections = limits.max_connections,
+        "listening"
+    );
+    crate::http::connections::serve(listener, app, limits, shutdown_signal()).await;
     state.identities.flush_last_used(&state.db).await;
     tracing::info!("stopped");
     Ok(())

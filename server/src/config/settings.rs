@@ -129,6 +129,58 @@ pub struct JwtSettings {
     pub leeway_seconds: u64,
 }
 
+/// Limits on the HTTP connections themselves, so idle or slow clients cannot use up the
+/// server's sockets and file descriptors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `AI_MAX_CONNECTIONS`: connections served at once; more are answered 503.
+    pub max_connections: usize,
+    /// `AI_HEADER_READ_TIMEOUT_SECS`: a request head must arrive whole within this time of
+    /// the connection opening (or of its first byte on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// `AI_IDLE_TIMEOUT_SECS`: a kept-alive connection with no request in flight is closed
+    /// after this long.
+    pub idle_timeout: Duration,
+    /// `AI_MAX_HEADER_BYTES`: request line plus headers; longer heads are refused (431).
+    pub max_header_bytes: usize,
+}
+
+/// Connections served at once unless `AI_MAX_CONNECTIONS` says otherwise; lowered to half the
+/// open-file limit when that is smaller, so the database, logs and tools keep descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Half the soft `RLIMIT_NOFILE`, capped at [`DEFAULT_MAX_CONNECTIONS`].
+pub fn default_max_connections(nofile_soft: Option<u64>) -> usize {
+    let half = nofile_soft
+        .map(|n| usize::try_from(n / 2).unwrap_or(usize::MAX))
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    half.clamp(1, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// The login brute-force guard's thresholds (see [`crate::auth::guard`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutSettings {
+    /// `AI_LOGIN_MAX_FAILURES`: failures of one username from one client IP.
+    pub per_user_and_ip: usize,
+    /// `AI_LOGIN_MAX_FAILURES_PER_IP`: failures from one client IP, any usernames.
+    pub per_ip: usize,
+    /// `AI_LOGIN_MAX_FAILURES_PER_USER`: failures of one username from all IPs together.
+    pub per_user: usize,
+    /// `AI_LOGIN_LOCKOUT_SECS`: how long a failure counts.
+    pub window: Duration,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        LockoutSettings {
+            per_user_and_ip: 5,
+            per_ip: 20,
+            per_user: 100,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 /// Environment values that override the policy file's CORS and rate-limit sections.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyOverrides {
@@ -186,6 +238,8 @@ pub struct Settings {
     pub doors: FrontDoors,
     /// The `.env` file that was read, and the numbers of its lines that were skipped.
     pub env_file: Option<(PathBuf, Vec<usize>)>,
+    pub connections: ConnectionSettings,
+    pub login_lockout: LockoutSettings,
 }
 
 /// The standard protocols served beside the v3 routes (`AI_OPENAI_API_ENABLED`,
@@ -372,6 +426,8 @@ impl Settings {
         };
 
         let kubernetes = kubernetes_source(args, &get)?;
+        let connections = connection_settings(&get)?;
+        let login_lockout = lockout_settings(&get)?;
         let debug = get("AI_DEBUG")
             .map(|v| parse_bool(&v, "AI_DEBUG"))
             .transpose()?
@@ -435,6 +491,8 @@ impl Settings {
                 .unwrap_or(true),
             doors,
             env_file: None,
+            connections,
+            login_lockout,
         })
     }
 
@@ -483,6 +541,67 @@ fn kubernetes_source(
         ),
         _ => Ok(None),
     }
+}
+
+fn connection_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<ConnectionSettings> {
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let max_connections = parse_or(
+        get("AI_MAX_CONNECTIONS"),
+        "AI_MAX_CONNECTIONS",
+        default_max_connections(nofile),
+    )?;
+    let header_read: u64 = parse_or(
+        get("AI_HEADER_READ_TIMEOUT_SECS"),
+        "AI_HEADER_READ_TIMEOUT_SECS",
+        10,
+    )?;
+    let idle: u64 = parse_or(get("AI_IDLE_TIMEOUT_SECS"), "AI_IDLE_TIMEOUT_SECS", 60)?;
+    let max_header_bytes = parse_or(get("AI_MAX_HEADER_BYTES"), "AI_MAX_HEADER_BYTES", 16_384)?;
+    if !(1..=1_000_000).contains(&max_connections) {
+        bail!("AI_MAX_CONNECTIONS must be between 1 and 1000000");
+    }
+    if !(1..=3600).contains(&header_read) || !(1..=86_400).contains(&idle) {
+        bail!(
+            "AI_HEADER_READ_TIMEOUT_SECS must be between 1 and 3600, AI_IDLE_TIMEOUT_SECS between 1 and 86400"
+        );
+    }
+    // hyper's read buffer cannot be smaller than 8 KiB.
+    if !(8_192..=1_048_576).contains(&max_header_bytes) {
+        bail!("AI_MAX_HEADER_BYTES must be between 8192 and 1048576");
+    }
+    Ok(ConnectionSettings {
+        max_connections,
+        header_read_timeout: Duration::from_secs(header_read),
+        idle_timeout: Duration::from_secs(idle),
+        max_header_bytes,
+    })
+}
+
+fn lockout_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<LockoutSettings> {
+    let defaults = LockoutSettings::default();
+    let count = |name: &str, default: usize| -> anyhow::Result<usize> {
+        let n = parse_or(get(name), name, default)?;
+        if !(1..=10_000).contains(&n) {
+            bail!("{name} must be between 1 and 10000");
+        }
+        Ok(n)
+    };
+    let window: u64 = parse_or(
+        get("AI_LOGIN_LOCKOUT_SECS"),
+        "AI_LOGIN_LOCKOUT_SECS",
+        defaults.window.as_secs(),
+    )?;
+    if !(1..=86_400).contains(&window) {
+        bail!("AI_LOGIN_LOCKOUT_SECS must be between 1 and 86400");
+    }
+    Ok(LockoutSettings {
+        per_user_and_ip: count("AI_LOGIN_MAX_FAILURES", defaults.per_user_and_ip)?,
+        per_ip: count("AI_LOGIN_MAX_FAILURES_PER_IP", defaults.per_ip)?,
+        per_user: count("AI_LOGIN_MAX_FAILURES_PER_USER", defaults.per_user)?,
+        window: Duration::from_secs(window),
+    })
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -607,6 +726,39 @@ mod tests {
         assert_eq!(s.overrides.rate_limit_default, Some((30, "1m")));
         assert_eq!(s.llm.base_url, "http://ollama:11434");
         assert!(settings(&ServeArgs::default(), &[("AI_AUTH_ENABLED", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn connection_limits_and_lockout_have_defaults_and_bounds() {
+        assert_eq!(default_max_connections(Some(1024)), 512);
+        assert_eq!(default_max_connections(Some(256)), 128);
+        assert_eq!(default_max_connections(Some(1 << 20)), 512);
+        assert_eq!(default_max_connections(None), 512);
+        let s = settings(&ServeArgs::default(), &[]).unwrap();
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.login_lockout, LockoutSettings::default());
+        let s = settings(
+            &ServeArgs::default(),
+            &[
+                ("AI_MAX_CONNECTIONS", "40"),
+                ("AI_HEADER_READ_TIMEOUT_SECS", "2"),
+                ("AI_LOGIN_MAX_FAILURES_PER_USER", "50"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.connections.max_connections, 40);
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.login_lockout.per_user, 50);
+        for bad in [
+            ("AI_MAX_CONNECTIONS", "0"),
+            ("AI_IDLE_TIMEOUT_SECS", "0"),
+            ("AI_MAX_HEADER_BYTES", "100"),
+            ("AI_LOGIN_MAX_FAILURES", "0"),
+            ("AI_LOGIN_LOCKOUT_SECS", "-1"),
+        ] {
+            assert!(settings(&ServeArgs::default(), &[bad]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP layer: the router, the middleware pipeline in front of every
 //! route, the routes themselves, and the one error type they answer with.
 
+pub(crate) mod connections;
 pub(crate) mod console;
 pub(crate) mod cors;
 pub(crate) mod error;

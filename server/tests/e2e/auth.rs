@@ -562,25 +562,25 @@ async fn rotated_keys_verify_until_the_grace_period_ends() {
     );
 }
 
+async fn login_from(server: &TestServer, user: &str, pass: &str, ip: &str) -> reqwest::Response {
+    server
+        .post("/api/auth/login")
+        .header("X-Forwarded-For", ip)
+        .json(&json!({"username": user, "password": pass}))
+        .send()
+        .await
+}
+
 #[tokio::test]
-async fn brute_force_locks_a_username_and_an_ip() {
+async fn brute_force_locks_the_source_not_the_account() {
     let server = TestServer::start().await;
-    let attempt = |user: &'static str, pass: &'static str, ip: &'static str| {
-        let server = &server;
-        async move {
-            server
-                .post("/api/auth/login")
-                .header("X-Forwarded-For", ip)
-                .json(&json!({"username": user, "password": pass}))
-                .send()
-                .await
-        }
-    };
-    // Username lockout across IPs: five failures, then even the right password is refused.
-    for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"] {
-        assert_eq!(attempt("admin", "wrong-password", ip).await.status(), 401);
+    // Five wrong admin passwords from one client IP (127.0.0.1 is a trusted proxy).
+    for _ in 0..5 {
+        let r = login_from(&server, "admin", "wrong-password", "203.0.113.7").await;
+        assert_eq!(r.status(), 401);
     }
-    let r = attempt("admin", ADMIN_PASSWORD, "10.0.0.6").await;
+    // That IP is locked out of the account, even with the right password.
+    let r = login_from(&server, "admin", ADMIN_PASSWORD, "203.0.113.7").await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
@@ -590,27 +590,48 @@ async fn brute_force_locks_a_username_and_an_ip() {
     assert!((1..=900).contains(&retry));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["detail"], "Too many requests");
+    // The real admin, from another IP, logs in.
+    let r = login_from(&server, "admin", ADMIN_PASSWORD, "198.51.100.2").await;
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    assert_eq!(
+        status_with(
+            &server,
+            "/api/auth/me",
+            token["access_token"].as_str().unwrap()
+        )
+        .await,
+        200
+    );
+    // Which does not unlock the attacker.
+    let r = login_from(&server, "admin", ADMIN_PASSWORD, "203.0.113.7").await;
+    assert_eq!(r.status(), 429);
 
-    // IP lockout across usernames, unknown names included.
-    for user in ["u1", "u2", "u3", "u4", "u5"] {
-        assert_eq!(
-            attempt(user, "wrong-password", "10.9.9.9").await.status(),
-            401
-        );
+    // Spraying many names from one IP locks that IP for every name (20 failures).
+    for i in 0..20 {
+        let r = login_from(&server, &format!("u{i}"), "wrong-password", "10.9.9.9").await;
+        assert_eq!(r.status(), 401);
     }
-    assert_eq!(
-        attempt("someone", "wrong-password", "10.9.9.9")
-            .await
-            .status(),
-        429
-    );
-    assert_eq!(
-        attempt("someone", "wrong-password", "10.9.9.8")
-            .await
-            .status(),
-        401,
-        "another IP is not locked"
-    );
+    let r = login_from(&server, "someone", "wrong-password", "10.9.9.9").await;
+    assert_eq!(r.status(), 429);
+    let r = login_from(&server, "someone", "wrong-password", "10.9.9.8").await;
+    assert_eq!(r.status(), 401, "another IP is not locked");
+}
+
+#[tokio::test]
+async fn the_per_username_ceiling_counts_failures_from_all_ips() {
+    let server = ServerBuilder::default()
+        .env("AI_LOGIN_MAX_FAILURES_PER_USER", "8")
+        .start()
+        .await;
+    for i in 0..8 {
+        let r = login_from(&server, "admin", "wrong-password", &format!("10.0.0.{i}")).await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = login_from(&server, "admin", ADMIN_PASSWORD, "10.0.1.1").await;
+    assert_eq!(r.status(), 429, "the ceiling holds from a new IP");
+    let r = login_from(&server, "other", "wrong-password", "10.0.1.1").await;
+    assert_eq!(r.status(), 401, "other names are not locked");
 }
 
 /// Fills `{param}` segments with placeholder values.

@@ -14,6 +14,7 @@ mod agent_tools;
 mod agent_ws;
 mod auth;
 mod backup_restore;
+mod connections;
 mod console;
 mod front_doors;
 mod identity;

@@ -15,6 +15,7 @@ use crate::state::AppState;
 use crate::store::db::{AuditFilter, AuditRow};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// The acting user or key (`alice`, `key:<id>`).
     pub actor: Option<String>,

@@ -146,7 +146,8 @@ fn token_response(
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
-    request_body(content = LoginRequest, content_type = "application/x-www-form-urlencoded", description = "or the same fields as application/json"),
+    request_body(description = "a form (as OAuth2's password grant) or the same fields as JSON",
+        content((LoginRequest = "application/x-www-form-urlencoded"), (LoginRequest = "application/json"))),
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
         (status = 429, description = "too many failures for this username or IP")))]
 pub async fn login(
@@ -197,7 +198,7 @@ pub async fn login(
             return Err(ApiError::Unauthorized(BAD_LOGIN.into()));
         }
     };
-    state.login_guard.record_success(&user.username);
+    state.login_guard.record_success(&user.username, &ip);
     let must_change =
         crate::http::routes::password::after_login(&state, &ctx, &user, body.password).await?;
     let scopes = match body

@@ -152,7 +152,7 @@ pub async fn change_password(
     if let Some(updated) = state.db.get_user(&username).await? {
         state.identities.put_user(&updated);
     }
-    state.login_guard.record_success(&username);
+    state.login_guard.record_success(&username, &ip);
     state
         .audit
         .record(audit(

@@ -76,6 +76,7 @@ pub struct ServerBuilder {
     args: Vec<String>,
     policy: Option<String>,
     dirs: Option<Arc<Dirs>>,
+    nofile: Option<u32>,
 }
 
 impl Default for ServerBuilder {
@@ -91,6 +92,7 @@ impl Default for ServerBuilder {
             args: Vec::new(),
             policy: Some(RELAXED_POLICY.into()),
             dirs: None,
+            nofile: None,
         }
     }
 }
@@ -118,11 +120,27 @@ impl ServerBuilder {
         self.dirs = Some(dirs);
         self
     }
+    /// Starts the server with this open-file limit (soft and hard), through util-linux's
+    /// `prlimit`, which sets it and then runs the binary in its own process.
+    pub fn nofile(mut self, limit: u32) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
 
     fn command(&self, dirs: &Dirs, tag: &str) -> (Command, PathBuf, PathBuf) {
         let stdout = dirs.root.path().join(format!("stdout-{tag}.log"));
         let stderr = dirs.root.path().join(format!("stderr-{tag}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"));
+        let bin = env!("CARGO_BIN_EXE_ai-orchestrator");
+        let mut cmd = match self.nofile {
+            Some(limit) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .args(["--host", "127.0.0.1", "--port", "0"])
             .arg("--config-dir")
