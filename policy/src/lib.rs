@@ -4,6 +4,7 @@
 //! the `safe_write` helpers.
 
 mod command;
+pub mod contract;
 mod cors;
 mod defaults;
 pub mod document;
