@@ -16,15 +16,13 @@ use serde::{Deserialize, Serialize};
 
 /// API group of both custom resources.
 pub const GROUP: &str = "ai-orchestrator.io";
-/// The only served version.
-pub const VERSION: &str = "v1alpha1";
 /// Image used when `spec.image` is empty.
 pub const DEFAULT_IMAGE: &str = concat!(
     "ghcr.io/ai-orchestrator/ai-orchestrator:",
     env!("CARGO_PKG_VERSION")
 );
 /// Port the server listens on inside the pod.
-pub const SERVER_PORT: i32 = 8001;
+pub const SERVER_PORT: i32 = policy::contract::DEFAULT_PORT as i32;
 
 /// Desired state of one ai-orchestrator server.
 // Several `printcolumn(...)` entries repeat `type_`, which the lint mistakes for duplicates.
@@ -432,21 +430,8 @@ pub struct ApiKeySpec {
     pub expires_at: Option<Time>,
 }
 
-/// Permission of a credential; `admin` implies all others.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Read conversations, models and tools.
-    Read,
-    /// Change conversations and files.
-    Write,
-    /// Run commands.
-    Execute,
-    /// Everything, including user and key administration.
-    Admin,
-}
+/// Permission of a credential, as the server knows it.
+pub use policy::contract::Scope;
 
 /// Observed state of an AccessPolicy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

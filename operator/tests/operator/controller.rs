@@ -2,22 +2,21 @@
 //! kube-rs/controller-rs: an `ApiServerVerifier` serves a `Scenario` and
 //! records every request, and the tests assert what the reconcile sent.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use ai_orchestrator_operator::controller::{self, Context, Error};
 use ai_orchestrator_operator::crd::{AccessPolicy, Orchestrator};
 use ai_orchestrator_operator::metrics::Metrics;
 use ai_orchestrator_operator::render::{self, RenderInput};
-use ai_orchestrator_operator::secrets::{self, Existing};
-use common::*;
+use ai_orchestrator_operator::secrets::Existing;
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Secret;
 use kube::client::Body;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
+use policy::contract;
 use serde_json::{Value, json};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -144,10 +143,6 @@ impl ApiServerVerifier {
     fn answer(&self, r: &Recorded) -> Response<Body> {
         let last = r.path.rsplit('/').next().unwrap_or_default().to_string();
         match r.method.as_str() {
-            "GET" if r.path.ends_with("/accesspolicies") => ok(&json!({
-                "apiVersion": "ai-orchestrator.io/v1alpha1", "kind": "AccessPolicyList",
-                "metadata": {"resourceVersion": "7"}, "items": self.policies,
-            })),
             "GET" if r.path.contains("/secrets/") => {
                 match self.secrets.iter().find(|s| s.name_any() == last) {
                     Some(secret) => ok(&serde_json::to_value(secret).expect("secret")),
@@ -222,14 +217,18 @@ async fn reconcile_once(
 ) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
-    let (store, mut writer) = reflector::store::<Orchestrator>();
-    writer.apply_watcher_event(&watcher::Event::Apply(orch.clone()));
+    let verifier = ApiServerVerifier::new(handle, orch.clone(), scenario);
     let metrics = Arc::new(Metrics::default());
-    let mut ctx = Context::new(client, metrics.clone(), store);
+    let mut ctx = Context::new(
+        client,
+        metrics.clone(),
+        store_of([orch.clone()]),
+        store_of(verifier.policies.clone()),
+    );
     ctx.clock = Box::new(now);
     ctx.fresh = Box::new(move || fresh.clone());
     let ctx = Arc::new(ctx);
-    let server = ApiServerVerifier::new(handle, orch.clone(), scenario).run();
+    let server = verifier.run();
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         controller::reconcile(Arc::new(orch.clone()), ctx.clone()),
@@ -398,7 +397,7 @@ async fn generated_secret_is_not_regenerated_when_present() {
     let earlier_json = serde_json::to_value(&earlier).expect("json");
     assert_eq!(applied_secret.body["data"], earlier_json["data"]);
     assert_eq!(
-        secret_data(&applied_secret.body, secrets::ADMIN_PASSWORD_KEY),
+        secret_data(&applied_secret.body, contract::ADMIN_PASSWORD_FILE),
         fresh().admin_password
     );
 
@@ -406,11 +405,11 @@ async fn generated_secret_is_not_regenerated_when_present() {
     let (_, recorded, _) = reconcile_once(&orch, Scenario::FreshInstall, other_fresh()).await;
     let generated = applied(&recorded, "Secret");
     assert_eq!(
-        secret_data(&generated.body, secrets::ADMIN_PASSWORD_KEY),
+        secret_data(&generated.body, contract::ADMIN_PASSWORD_FILE),
         other_fresh().admin_password
     );
     assert!(
-        secret_data(&generated.body, secrets::JWT_KEYS_KEY).contains(&other_fresh().jwt_secret)
+        secret_data(&generated.body, contract::JWT_KEYS_FILE).contains(&other_fresh().jwt_secret)
     );
 }
 
@@ -585,7 +584,7 @@ fn secret_events_map_to_the_orchestrators_that_read_or_own_them() {
         std::collections::BTreeSet::from(["ci-key".to_string()]),
     );
     let names = |secret: &str| -> Vec<String> {
-        controller::orchestrators_for_secret(&store, &refs, &common::secret(secret, &[]))
+        controller::orchestrators_for_secret(&store, &refs, &crate::common::secret(secret, &[]))
             .into_iter()
             .map(|r| r.name)
             .collect()
@@ -602,4 +601,59 @@ fn backoff_doubles_up_to_five_minutes() {
     assert_eq!(controller::backoff(2).as_secs(), 10);
     assert_eq!(controller::backoff(4).as_secs(), 40);
     assert_eq!(controller::backoff(30).as_secs(), 300);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_waits_for_a_change_other_failures_back_off() {
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = Arc::new(Context::new(
+        Client::new(service, NS),
+        Arc::new(Metrics::default()),
+        store_of([selecting()]),
+        store_of(Vec::<AccessPolicy>::new()),
+    ));
+    let orch = Arc::new(selecting());
+    let invalid = Error::Render(render::RenderError::InvalidSpec("spec.replicas".into()));
+    assert_eq!(
+        controller::error_policy(orch.clone(), &invalid, ctx.clone()),
+        kube::runtime::controller::Action::await_change()
+    );
+    let missing = Error::Render(render::RenderError::MissingSecret {
+        name: "s".into(),
+        purpose: "p".into(),
+    });
+    assert_eq!(
+        controller::error_policy(orch.clone(), &missing, ctx.clone()),
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(
+        controller::error_policy(orch, &missing, ctx.clone()),
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(ctx.metrics.failures("invalid_spec"), 1);
+}
+
+#[tokio::test]
+async fn an_api_key_name_taken_by_another_policy_degrades_with_both_named() {
+    let mut other = ci_policy();
+    other.spec.api_keys[0].name = "ci".into();
+    let (result, recorded, _) = reconcile_once(
+        &selecting(),
+        Scenario::World(vec![readonly_policy(), other], key_secrets()),
+        fresh(),
+    )
+    .await;
+    let error = result.expect_err("a name declared twice is refused");
+    assert_eq!(error.category(), "invalid_spec");
+    assert!(applies(&recorded).is_empty(), "nothing half-applied");
+    let status = orchestrator_status(&recorded);
+    let message = condition(&status, "Degraded")["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert_eq!(
+        message,
+        "AccessPolicy readonly apiKeys[ci]: api-keys.json: [1].name: \"ci\" appears twice \
+         (also declared by AccessPolicy ci as \"ci\")"
+    );
 }
