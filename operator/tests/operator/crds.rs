@@ -1,20 +1,43 @@
-//! The generated files under `crds/` are fresh, and both CRD schemas are
+//! The generated files (under `crds/` and in the chart) are fresh, and both CRD schemas are
 //! structural in the way a real API server requires.
 
 use ai_orchestrator_operator::{generated, schema};
 use serde_json::{Value, json};
 
 #[test]
-fn crds_directory_matches_crdgen_output() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    for (name, text) in generated::files().expect("generate") {
-        let on_disk = std::fs::read_to_string(dir.join(name))
-            .unwrap_or_else(|e| panic!("crds/{name} missing ({e}); run `cargo run -p ai-orchestrator-operator --bin crdgen`"));
-        assert_eq!(
-            on_disk, text,
-            "crds/{name} is stale; run `cargo run -p ai-orchestrator-operator --bin crdgen`"
+fn generated_files_on_disk_match_crdgen_output() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let files = generated::files().expect("generate");
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "crds/orchestrators.yaml",
+            "crds/accesspolicies.yaml",
+            "crds/operator-rbac.yaml",
+            "charts/ai-orchestrator/crds/orchestrators.yaml",
+            "charts/ai-orchestrator/crds/accesspolicies.yaml",
+            "charts/ai-orchestrator/files/operator-rbac.yaml",
+        ]
+    );
+    for (path, text) in &files {
+        let on_disk = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| {
+            panic!("{path} missing ({e}); run `cargo run -p ai-orchestrator-operator --bin crdgen`")
+        });
+        assert!(
+            on_disk == *text,
+            "{path} is stale; run `cargo run -p ai-orchestrator-operator --bin crdgen`"
         );
     }
+    let chart_crds: Vec<String> = std::fs::read_dir(root.join("charts/ai-orchestrator/crds"))
+        .expect("chart crds/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        chart_crds.len(),
+        2,
+        "only generated CRDs in the chart: {chart_crds:?}"
+    );
 }
 
 #[test]
