@@ -8,3 +8,4 @@ mod controller;
 mod crds;
 mod lease;
 mod render;
+mod webhook;
