@@ -35,6 +35,12 @@ pub const SERVER_PORT: i32 = policy::contract::DEFAULT_PORT as i32;
     namespaced,
     status = "OrchestratorStatus",
     shortname = "orch",
+    category = "ai-orchestrator",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     derive = "PartialEq",
     derive = "Default",
     doc = "An ai-orchestrator server: the operator renders its Deployment, Service, storage, policy ConfigMap and auth Secret.",
@@ -66,6 +72,20 @@ pub const SERVER_PORT: i32 = policy::contract::DEFAULT_PORT as i32;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the server is or is not ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        description = "What the Ready condition says",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = 1
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -326,10 +346,17 @@ pub struct OrchestratorStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `PolicyValid`, `Progressing` and `Degraded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Server pods that pass their readiness probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// Server pods that exist (the scale subresource's status replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Label selector of the server pods, for the scale subresource (HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// SHA-256 (hex) of the `policy.yaml` in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_hash: Option<String>,
@@ -363,25 +390,47 @@ pub struct AppliedPolicy {
     namespaced,
     status = "AccessPolicyStatus",
     shortname = "ap",
+    category = "ai-orchestrator",
     derive = "PartialEq",
     derive = "Default",
     doc = "Access rules (commands, paths, CORS, rate limits) and API keys merged into the Orchestrators whose policySelector matches.",
     printcolumn(
         name = "Valid",
-        type_ = "boolean",
+        type_ = "string",
         description = "Whether the rules pass validation",
-        json_path = ".status.valid"
+        json_path = ".status.conditions[?(@.type==\"Valid\")].status"
     ),
     printcolumn(
         name = "Bound",
-        type_ = "string",
-        description = "Orchestrators this policy is merged into",
-        json_path = ".status.boundTo"
+        type_ = "integer",
+        description = "Number of Orchestrators this policy is merged into",
+        json_path = ".status.boundCount"
     ),
     printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the policy is or is not valid",
+        json_path = ".status.conditions[?(@.type==\"Valid\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        description = "The validation errors, if any",
+        json_path = ".status.conditions[?(@.type==\"Valid\")].message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Orchestrators",
+        type_ = "string",
+        description = "The Orchestrators this policy is merged into",
+        json_path = ".status.bound",
+        priority = 1
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -449,6 +498,18 @@ pub struct AccessPolicyStatus {
     /// Orchestrators whose policySelector selects this policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bound_to: Vec<String>,
+    /// How many Orchestrators select this policy.
+    #[serde(default)]
+    pub bound_count: i32,
+    /// The same names, comma-separated (for `kubectl get -o wide`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
+    /// `Valid` (the rules pass the server's validation) and `Bound` (an
+    /// Orchestrator selects the policy), each with reason, message and
+    /// the generation it describes; `kubectl wait --for=condition=Valid`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
 }
 
 impl AccessPolicySpec {

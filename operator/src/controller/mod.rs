@@ -171,7 +171,7 @@ async fn reconcile_inner(orch: &Orchestrator, ctx: &Context) -> Result<Action, E
         fresh: &fresh,
         now,
     });
-    status::update_policy_statuses(ctx, orch, &inputs.policies, &inputs.set).await?;
+    status::update_policy_statuses(ctx, orch, &inputs.policies, &inputs.set, now).await?;
     let rendered = match rendered {
         Ok(r) => r,
         Err(e) => {

@@ -178,6 +178,8 @@ pub fn success_status(
         observed_generation: generation,
         conditions,
         ready_replicas: Some(ready),
+        replicas: Some(ds.replicas.unwrap_or(0)),
+        selector: Some(render::pod_selector(&orch.name_any())),
         policy_hash,
         applied_policies: rendered.policy.applied.clone(),
         url: Some(rendered.url.clone()),
@@ -222,11 +224,13 @@ pub fn failed_status(orch: &Orchestrator, error: &Error, now: Timestamp) -> Orch
 }
 
 /// The status of `policy`: its own validity and the Orchestrators of its
-/// namespace that select it.
+/// namespace that select it, as fields and as the `Valid` and `Bound`
+/// conditions.
 pub fn policy_status(
     policy: &AccessPolicy,
     verdict: &Result<(), String>,
     orchestrators: &[Arc<Orchestrator>],
+    now: Timestamp,
 ) -> AccessPolicyStatus {
     let mut bound_to: Vec<String> = orchestrators
         .iter()
@@ -234,11 +238,55 @@ pub fn policy_status(
         .map(|o| o.name_any())
         .collect();
     bound_to.sort();
+    let previous = policy
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let generation = policy.metadata.generation;
+    let valid = match verdict {
+        Ok(()) => condition(
+            &previous,
+            "Valid",
+            true,
+            "Valid",
+            "the rules pass the server's validation",
+            generation,
+            now,
+        ),
+        Err(errors) => condition(
+            &previous, "Valid", false, "Invalid", errors, generation, now,
+        ),
+    };
+    let bound = if bound_to.is_empty() {
+        condition(
+            &previous,
+            "Bound",
+            false,
+            "NotSelected",
+            "no Orchestrator of this namespace selects this policy",
+            generation,
+            now,
+        )
+    } else {
+        condition(
+            &previous,
+            "Bound",
+            true,
+            "Selected",
+            &format!("merged into {}", bound_to.join(", ")),
+            generation,
+            now,
+        )
+    };
     AccessPolicyStatus {
-        observed_generation: policy.metadata.generation,
+        observed_generation: generation,
         valid: Some(verdict.is_ok()),
         message: verdict.as_ref().err().cloned(),
+        bound_count: i32::try_from(bound_to.len()).unwrap_or(i32::MAX),
+        bound: (!bound_to.is_empty()).then(|| bound_to.join(", ")),
         bound_to,
+        conditions: vec![bound, valid],
     }
 }
 
@@ -249,6 +297,7 @@ pub async fn update_policy_statuses(
     orch: &Orchestrator,
     policies: &[Arc<AccessPolicy>],
     set: &render::PolicySet,
+    now: Timestamp,
 ) -> Result<(), Error> {
     let Some(ns) = orch.namespace() else {
         return Ok(());
@@ -265,7 +314,7 @@ pub async fn update_policy_statuses(
             Some(v) => v.result.clone().map(|_| ()),
             None => render::validate_policy(policy).map(|_| ()),
         };
-        let status = policy_status(policy, &verdict, &orchestrators);
+        let status = policy_status(policy, &verdict, &orchestrators, now);
         if policy.status.as_ref() == Some(&status) {
             continue;
         }

@@ -56,3 +56,12 @@ pub(crate) fn owned_meta(orch: &Orchestrator, name: String, owner: &OwnerReferen
         ..ObjectMeta::default()
     }
 }
+
+/// The server pods' label selector as a string (the scale subresource's `selector`).
+pub fn pod_selector(orch: &str) -> String {
+    selector_labels(orch)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 pub use deployment::{RESTART_HASH_ANNOTATION, SERVER_UID, restart_hash};
 pub use env::DATA_DIR;
-pub use meta::{MANAGER, auth_secret_name, labels, policy_configmap_name, pvc_name};
+pub use meta::{MANAGER, auth_secret_name, labels, pod_selector, policy_configmap_name, pvc_name};
 pub use pod_template::{merge_pod_template, merge_value};
 pub use policies::{
     PolicyOutcome, PolicySet, PolicyVerdict, base_document, merge_policies, policy_set, selects,

@@ -356,6 +356,12 @@ async fn fresh_install_applies_everything_with_server_side_apply_and_writes_stat
     assert_eq!(condition(&status, "PolicyValid")["status"], "True");
     assert_eq!(condition(&status, "Progressing")["status"], "False");
     assert_eq!(condition(&status, "Degraded")["status"], "False");
+    // The scale subresource reads these.
+    assert_eq!(status["status"]["replicas"], 1);
+    assert_eq!(
+        status["status"]["selector"],
+        "app.kubernetes.io/instance=demo,app.kubernetes.io/name=ai-orchestrator"
+    );
 
     // Policy statuses: bound to demo, valid; the unselected one bound to nothing.
     let policy_status = |name: &str| {
@@ -367,7 +373,27 @@ async fn fresh_install_applies_everything_with_server_side_apply_and_writes_stat
     };
     assert_eq!(policy_status("readonly")["boundTo"], json!(["demo"]));
     assert_eq!(policy_status("readonly")["valid"], true);
+    assert_eq!(policy_status("readonly")["boundCount"], 1);
     assert_eq!(policy_status("other-team")["boundTo"], Value::Null);
+    assert_eq!(policy_status("other-team")["boundCount"], 0);
+    // Conditions to `kubectl wait` on, with the generation they describe.
+    let readonly = json!({"status": policy_status("readonly")});
+    let valid = condition(&readonly, "Valid");
+    assert_eq!(
+        (
+            valid["status"].as_str(),
+            valid["reason"].as_str(),
+            valid["observedGeneration"].as_i64()
+        ),
+        (Some("True"), Some("Valid"), Some(2))
+    );
+    let bound = condition(&readonly, "Bound");
+    assert_eq!(
+        (bound["status"].as_str(), bound["message"].as_str()),
+        (Some("True"), Some("merged into demo"))
+    );
+    let other = json!({"status": policy_status("other-team")});
+    assert_eq!(condition(&other, "Bound")["reason"], "NotSelected");
     assert_eq!(metrics.reconcile_count(), 1);
 }
 
@@ -425,6 +451,17 @@ async fn invalid_policy_is_reported_left_out_and_announced() {
     assert_eq!(broken.body["status"]["valid"], false);
     let message = broken.body["status"]["message"].as_str().expect("message");
     assert!(message.contains("commands.allow[0].program"), "{message}");
+    let valid = condition(&broken.body, "Valid");
+    assert_eq!(
+        (valid["status"].as_str(), valid["reason"].as_str()),
+        (Some("False"), Some("Invalid"))
+    );
+    assert!(
+        valid["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("commands.allow[0].program")
+    );
     let event = recorded
         .iter()
         .find(|r| r.method == "POST" && r.path.contains("/events"))

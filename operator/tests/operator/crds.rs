@@ -161,9 +161,46 @@ fn crds_carry_cel_rules_printer_columns_and_status() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Ready", "Replicas", "Policy", "URL", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Ready", "Replicas", "Policy", "URL", "Age", "Reason", "Message"
+        ]
+    );
+    let wide: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["priority"] == json!(1))
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(wide, ["Reason", "Message"], "only at -o wide");
     assert!(version["subresources"]["status"].is_object());
+    assert_eq!(
+        version["subresources"]["scale"],
+        json!({"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"})
+    );
+    let status = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(status["replicas"]["type"], json!("integer"));
+    assert_eq!(status["selector"]["type"], json!("string"));
     assert_eq!(orch["spec"]["names"]["shortNames"], json!(["orch"]));
+    // `kubectl get ai-orchestrator` lists both kinds; conditions merge by type.
+    for crd in [&orch, &crd_json(&schema::access_policy_crd())] {
+        assert_eq!(
+            crd["spec"]["names"]["categories"],
+            json!(["ai-orchestrator"])
+        );
+        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], json!("map"));
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
+        assert!(
+            conditions["items"]["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("type"))),
+            "a list-map key must be required"
+        );
+    }
 
     let ap = crd_json(&schema::access_policy_crd());
     let version = &ap["spec"]["versions"][0];
@@ -179,7 +216,24 @@ fn crds_carry_cel_rules_printer_columns_and_status() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Valid", "Bound", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Valid",
+            "Bound",
+            "Age",
+            "Reason",
+            "Message",
+            "Orchestrators"
+        ]
+    );
+    let bound = &version["additionalPrinterColumns"][1];
+    assert_eq!(
+        (bound["type"].as_str(), bound["jsonPath"].as_str()),
+        (Some("integer"), Some(".status.boundCount")),
+        "BOUND is a count, not a JSON array"
+    );
     assert!(version["subresources"]["status"].is_object());
+    assert!(version["subresources"].get("scale").is_none());
     assert_eq!(ap["spec"]["names"]["shortNames"], json!(["ap"]));
 }
