@@ -10,6 +10,7 @@ mod defaults;
 pub mod document;
 mod error;
 mod interpreters;
+pub mod manifest;
 mod merge;
 mod paths;
 mod policy;

@@ -1,11 +1,10 @@
 //! Which AccessPolicies an Orchestrator selects, each validated on its own,
 //! and their merge with the Orchestrator's base rules into `policy.yaml`.
 
-use std::collections::BTreeSet;
-
 use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 use policy::document::PolicyDocument;
+use policy::manifest::{ApiKeyDeclaration, SecretRef, check_api_keys};
 use sha2::{Digest, Sha256};
 
 use crate::crd::{AccessPolicy, ApiKeySpec, AppliedPolicy, Orchestrator};
@@ -42,33 +41,30 @@ pub fn selects(orch: &Orchestrator, policy: &AccessPolicy) -> bool {
     }
 }
 
-/// Validates one AccessPolicy: its rules with the policy crate, its API keys
-/// as the server's `api-keys.json` loader would.
+/// Validates one AccessPolicy: its rules with the policy crate, its API key
+/// declarations by the rules `ai-orchestrator policy validate` applies to a
+/// manifest.
 pub fn validate_policy(policy: &AccessPolicy) -> Result<PolicyDocument, String> {
     let document = policy.spec.document();
     let mut errors: Vec<String> = match policy::Policy::compile(document.clone()) {
         Ok(_) => Vec::new(),
         Err(e) => e.to_string().lines().map(str::to_string).collect(),
     };
-    let mut names = BTreeSet::new();
-    for (i, key) in policy.spec.api_keys.iter().enumerate() {
-        if key.name.trim().is_empty() {
-            errors.push(format!("apiKeys[{i}].name: empty"));
-        } else if !names.insert(key.name.as_str()) {
-            errors.push(format!(
-                "apiKeys[{i}].name: `{}` is declared twice",
-                key.name
-            ));
-        }
-        if key.scopes.is_empty() {
-            errors.push(format!(
-                "apiKeys[{i}].scopes: at least one scope is required"
-            ));
-        }
-        if key.secret_ref.name.is_empty() || key.secret_ref.key.is_empty() {
-            errors.push(format!("apiKeys[{i}].secretRef: name and key are required"));
-        }
-    }
+    let declarations: Vec<ApiKeyDeclaration> = policy
+        .spec
+        .api_keys
+        .iter()
+        .map(|key| ApiKeyDeclaration {
+            name: key.name.clone(),
+            secret_ref: SecretRef {
+                name: key.secret_ref.name.clone(),
+                key: key.secret_ref.key.clone(),
+            },
+            scopes: key.scopes.clone(),
+            expires_at: key.expires_at.as_ref().map(|t| t.0.to_string()),
+        })
+        .collect();
+    errors.extend(check_api_keys(&declarations));
     if errors.is_empty() {
         Ok(document)
     } else {
