@@ -289,6 +289,11 @@ pub struct StorageSpec {
     /// Storage class of the claim. Default: the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Keep the claim, and the SQLite database on it, when the Orchestrator
+    /// is deleted (it then carries no owner reference; an Orchestrator of
+    /// the same name created later uses it again). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_on_delete: Option<bool>,
 }
 
 /// An external PostgreSQL database.

@@ -1,4 +1,5 @@
-//! The SQLite volume claim, rendered only without an external database.
+//! The SQLite volume claim, rendered only without an external database;
+//! owned by the Orchestrator unless `spec.storage.retainOnDelete`.
 
 use std::collections::BTreeMap;
 
@@ -20,8 +21,14 @@ pub fn pvc(orch: &Orchestrator, owner: &OwnerReference) -> Option<PersistentVolu
         return None;
     }
     let storage = orch.spec.storage.clone().unwrap_or_default();
+    let mut metadata = owned_meta(orch, pvc_name(&orch.name_any()), owner);
+    if storage.retain_on_delete == Some(true) {
+        // Without an owner the garbage collector leaves the claim alone; server-side
+        // apply removes the reference written before.
+        metadata.owner_references = None;
+    }
     Some(PersistentVolumeClaim {
-        metadata: owned_meta(orch, pvc_name(&orch.name_any()), owner),
+        metadata,
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             storage_class_name: storage.storage_class_name.clone(),

@@ -582,3 +582,32 @@ fn documented_examples_are_accepted() {
         }
     }
 }
+
+#[test]
+fn a_retained_volume_claim_has_no_owner_so_deleting_the_orchestrator_keeps_it() {
+    let owned = render_ok(&minimal(), &[], &[]);
+    let claim = owned.pvc.expect("pvc");
+    assert_eq!(
+        claim.metadata.owner_references.expect("owner")[0].kind,
+        "Orchestrator"
+    );
+    let retained = orchestrator(
+        "minimal",
+        json!({"storage": {"size": "5Gi", "retainOnDelete": true}}),
+    );
+    let rendered = render_ok(&retained, &[], &[]);
+    let claim = rendered.pvc.expect("pvc");
+    assert_eq!(claim.metadata.owner_references, None);
+    assert_eq!(claim.metadata.name.as_deref(), Some("minimal-data"));
+    // Everything else is still owned, and the Deployment still mounts the claim.
+    assert!(rendered.deployment.metadata.owner_references.is_some());
+    let volumes = serde_json::to_value(&rendered.deployment).expect("json")["spec"]["template"]
+        ["spec"]["volumes"]
+        .clone();
+    assert!(
+        volumes
+            .to_string()
+            .contains("\"claimName\":\"minimal-data\""),
+        "{volumes}"
+    );
+}
