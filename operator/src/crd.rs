@@ -169,7 +169,8 @@ fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schem
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LlmSpec {
-    /// Base URL of the LLM API. Default `http://ollama:11434`.
+    /// Base URL of the LLM API. Default `http://ollama.ollama.svc:11434` (an
+    /// Ollama Service `ollama` in namespace `ollama`, as the Ollama chart installs it).
     #[serde(default = "default_llm_url")]
     pub url: String,
     /// API dialect of the backend.
@@ -200,7 +201,7 @@ impl Default for LlmSpec {
 }
 
 fn default_llm_url() -> String {
-    "http://ollama:11434".to_string()
+    "http://ollama.ollama.svc:11434".to_string()
 }
 
 /// API dialect of the LLM backend.
