@@ -36,6 +36,10 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
     "events.k8s.io/v1": [("events", "Event", True)],
     "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
     "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True)],
+    "admissionregistration.k8s.io/v1": [
+        ("validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False),
+    ],
+    "cert-manager.io/v1": [("issuers", "Issuer", True), ("certificates", "Certificate", True)],
 }
 
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]

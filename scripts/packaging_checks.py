@@ -46,24 +46,6 @@ def yaml_documents(path: Path) -> list:
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def crd_files(folder: Path) -> dict[str, bytes]:
-    """The files of `folder` holding CustomResourceDefinitions, by name, as bytes."""
-    out = {}
-    for path in sorted(folder.glob("*.y*ml")):
-        docs = yaml_documents(path)
-        if docs and all(isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition" for d in docs):
-            out[path.name] = path.read_bytes()
-    return out
-
-
-def generated_cluster_roles(folder: Path) -> list[dict]:
-    """The ClusterRole documents the operator generates next to its CRDs."""
-    roles = []
-    for path in sorted(folder.glob("*.y*ml")):
-        roles += [d for d in yaml_documents(path) if isinstance(d, dict) and d.get("kind") == "ClusterRole"]
-    return roles
-
-
 def run_packaging_checks(checks: Checks, root: Path) -> None:
     check_dockerfile(checks, root)
     check_dockerignore(checks, root)

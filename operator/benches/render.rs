@@ -1,7 +1,7 @@
 //! The pure part of a reconcile (select + validate + merge + render) for 100
 //! Orchestrators with 10 AccessPolicies each.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/operator/common.rs"]
 mod common;
 
 use std::hint::black_box;

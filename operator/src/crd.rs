@@ -16,15 +16,13 @@ use serde::{Deserialize, Serialize};
 
 /// API group of both custom resources.
 pub const GROUP: &str = "ai-orchestrator.io";
-/// The only served version.
-pub const VERSION: &str = "v1alpha1";
 /// Image used when `spec.image` is empty.
 pub const DEFAULT_IMAGE: &str = concat!(
     "ghcr.io/ai-orchestrator/ai-orchestrator:",
     env!("CARGO_PKG_VERSION")
 );
 /// Port the server listens on inside the pod.
-pub const SERVER_PORT: i32 = 8001;
+pub const SERVER_PORT: i32 = policy::contract::DEFAULT_PORT as i32;
 
 /// Desired state of one ai-orchestrator server.
 // Several `printcolumn(...)` entries repeat `type_`, which the lint mistakes for duplicates.
@@ -37,6 +35,12 @@ pub const SERVER_PORT: i32 = 8001;
     namespaced,
     status = "OrchestratorStatus",
     shortname = "orch",
+    category = "ai-orchestrator",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     derive = "PartialEq",
     derive = "Default",
     doc = "An ai-orchestrator server: the operator renders its Deployment, Service, storage, policy ConfigMap and auth Secret.",
@@ -68,6 +72,20 @@ pub const SERVER_PORT: i32 = 8001;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the server is or is not ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        description = "What the Ready condition says",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = 1
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -180,7 +198,8 @@ fn default_on() -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LlmSpec {
-    /// Base URL of the LLM API. Default `http://ollama:11434`.
+    /// Base URL of the LLM API. Default `http://ollama.ollama.svc:11434` (an
+    /// Ollama Service `ollama` in namespace `ollama`, as the Ollama chart installs it).
     #[serde(default = "default_llm_url")]
     pub url: String,
     /// API dialect of the backend.
@@ -211,7 +230,7 @@ impl Default for LlmSpec {
 }
 
 fn default_llm_url() -> String {
-    "http://ollama:11434".to_string()
+    "http://ollama.ollama.svc:11434".to_string()
 }
 
 /// API dialect of the LLM backend.
@@ -300,6 +319,11 @@ pub struct StorageSpec {
     /// Storage class of the claim. Default: the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Keep the claim, and the SQLite database on it, when the Orchestrator
+    /// is deleted (it then carries no owner reference; an Orchestrator of
+    /// the same name created later uses it again). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_on_delete: Option<bool>,
 }
 
 /// An external PostgreSQL database.
@@ -357,10 +381,17 @@ pub struct OrchestratorStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `PolicyValid`, `Progressing` and `Degraded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Server pods that pass their readiness probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// Server pods that exist (the scale subresource's status replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Label selector of the server pods, for the scale subresource (HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// SHA-256 (hex) of the `policy.yaml` in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_hash: Option<String>,
@@ -400,25 +431,47 @@ pub struct AppliedPolicy {
     namespaced,
     status = "AccessPolicyStatus",
     shortname = "ap",
+    category = "ai-orchestrator",
     derive = "PartialEq",
     derive = "Default",
     doc = "Access rules (commands, paths, CORS, rate limits) and API keys merged into the Orchestrators whose policySelector matches.",
     printcolumn(
         name = "Valid",
-        type_ = "boolean",
+        type_ = "string",
         description = "Whether the rules pass validation",
-        json_path = ".status.valid"
+        json_path = ".status.conditions[?(@.type==\"Valid\")].status"
     ),
     printcolumn(
         name = "Bound",
-        type_ = "string",
-        description = "Orchestrators this policy is merged into",
-        json_path = ".status.boundTo"
+        type_ = "integer",
+        description = "Number of Orchestrators this policy is merged into",
+        json_path = ".status.boundCount"
     ),
     printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the policy is or is not valid",
+        json_path = ".status.conditions[?(@.type==\"Valid\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        description = "The validation errors, if any",
+        json_path = ".status.conditions[?(@.type==\"Valid\")].message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Orchestrators",
+        type_ = "string",
+        description = "The Orchestrators this policy is merged into",
+        json_path = ".status.bound",
+        priority = 1
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -467,21 +520,8 @@ pub struct ApiKeySpec {
     pub expires_at: Option<Time>,
 }
 
-/// Permission of a credential; `admin` implies all others.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Read conversations, models and tools.
-    Read,
-    /// Change conversations and files.
-    Write,
-    /// Run commands.
-    Execute,
-    /// Everything, including user and key administration.
-    Admin,
-}
+/// Permission of a credential, as the server knows it.
+pub use policy::contract::Scope;
 
 /// Observed state of an AccessPolicy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -499,6 +539,18 @@ pub struct AccessPolicyStatus {
     /// Orchestrators whose policySelector selects this policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bound_to: Vec<String>,
+    /// How many Orchestrators select this policy.
+    #[serde(default)]
+    pub bound_count: i32,
+    /// The same names, comma-separated (for `kubectl get -o wide`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
+    /// `Valid` (the rules pass the server's validation) and `Bound` (an
+    /// Orchestrator selects the policy), each with reason, message and
+    /// the generation it describes; `kubectl wait --for=condition=Valid`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
 }
 
 impl AccessPolicySpec {

@@ -10,3 +10,4 @@ pub mod rbac;
 pub mod render;
 pub mod schema;
 pub mod secrets;
+pub mod webhook;

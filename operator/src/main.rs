@@ -3,12 +3,14 @@
 //! only while holding a Lease.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use ai_orchestrator_operator::controller;
 use ai_orchestrator_operator::lease::{self, LeaseSettings};
 use ai_orchestrator_operator::metrics::{self, Metrics};
+use ai_orchestrator_operator::webhook::{certs, server};
 use clap::Parser;
 use kube::Client;
 use tracing::{error, info};
@@ -43,6 +45,30 @@ struct Args {
     /// Address of the metrics and health listener.
     #[arg(long, env = "AI_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// Serve the validating admission webhook (HTTPS) on this address.
+    #[arg(long, env = "AI_OPERATOR_WEBHOOK_LISTEN")]
+    webhook_listen: Option<SocketAddr>,
+    /// Service in front of the webhook (the serving certificate names it).
+    #[arg(
+        long,
+        env = "AI_OPERATOR_WEBHOOK_SERVICE",
+        default_value = "ai-orchestrator-operator-webhook"
+    )]
+    webhook_service: String,
+    /// Secret, in the operator's namespace, holding the webhook's CA and certificate.
+    #[arg(
+        long,
+        env = "AI_OPERATOR_WEBHOOK_SECRET",
+        default_value = "ai-orchestrator-operator-webhook-tls"
+    )]
+    webhook_secret: String,
+    /// ValidatingWebhookConfiguration whose caBundle the operator keeps current.
+    #[arg(long, env = "AI_OPERATOR_WEBHOOK_CONFIGURATION")]
+    webhook_configuration: Option<String>,
+    /// Serve `tls.crt`/`tls.key` from this directory (e.g. issued by
+    /// cert-manager) instead of the operator's own CA.
+    #[arg(long, env = "AI_OPERATOR_WEBHOOK_TLS_DIR")]
+    webhook_tls_dir: Option<PathBuf>,
 }
 
 fn init_logs() {
@@ -88,6 +114,65 @@ async fn run_controllers(client: Client, namespaces: Vec<String>, metrics: Arc<M
     }
 }
 
+/// Starts the webhook on every replica (the Service may route to any):
+/// its certificate comes from a directory or from the operator's own CA.
+async fn start_webhook(client: &Client, args: &Args, addr: SocketAddr) -> anyhow::Result<()> {
+    let slot = Arc::new(server::CertSlot::default());
+    match &args.webhook_tls_dir {
+        Some(dir) => {
+            let load = |slot: &server::CertSlot| -> anyhow::Result<()> {
+                let cert = std::fs::read_to_string(dir.join("tls.crt"))?;
+                let key = std::fs::read_to_string(dir.join("tls.key"))?;
+                slot.set(&cert, &key)?;
+                Ok(())
+            };
+            load(&slot)?;
+            let (dir, slot) = (dir.clone(), slot.clone());
+            tokio::spawn(async move {
+                // A renewed certificate appears in the mounted directory.
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(300)).await;
+                    let cert = std::fs::read_to_string(dir.join("tls.crt"));
+                    let key = std::fs::read_to_string(dir.join("tls.key"));
+                    match (cert, key) {
+                        (Ok(cert), Ok(key)) => {
+                            if let Err(e) = slot.set(&cert, &key) {
+                                error!(error = %e, "cannot load the webhook certificate");
+                            }
+                        }
+                        _ => error!(dir = %dir.display(), "cannot read the webhook certificate"),
+                    }
+                }
+            });
+        }
+        None => {
+            let settings = certs::CertSettings {
+                namespace: args.lease_namespace.clone(),
+                secret: args.webhook_secret.clone(),
+                service: args.webhook_service.clone(),
+                configuration: args.webhook_configuration.clone(),
+            };
+            certs::refresh(client, &settings, &slot).await?;
+            tokio::spawn(certs::keep_current(
+                client.clone(),
+                settings,
+                slot.clone(),
+                std::time::Duration::from_secs(3600),
+            ));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = server::router(Arc::new(server::ApiView(client.clone())));
+    tokio::spawn(server::serve_https(
+        listener,
+        slot,
+        app,
+        std::future::pending(),
+    ));
+    info!(listen = %addr, "admission webhook serving");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     if rustls::crypto::ring::default_provider()
@@ -126,6 +211,12 @@ async fn main() -> ExitCode {
             error!(error = %e, "metrics listener failed");
         }
     });
+    if let Some(addr) = args.webhook_listen
+        && let Err(e) = start_webhook(&client, &args, addr).await
+    {
+        error!(error = %e, listen = %addr, "cannot start the admission webhook");
+        return ExitCode::FAILURE;
+    }
     info!(namespaces = ?namespaces, leader_election = args.leader_election, listen = %args.listen, "starting");
     if !args.leader_election {
         metrics.set_active(true);

@@ -5,74 +5,21 @@
 //! Pure: randomness comes in as [`Fresh`] and time as `now`, so the same
 //! inputs give the same output.
 
-use std::collections::BTreeMap;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
+use policy::contract::{
+    ADMIN_PASSWORD_FILE, FileError, JWT_KEYS_FILE, JwtKey, JwtKeySet, MIN_JWT_SECRET_BYTES,
+    api_key_sha256, parse_jwt_keys,
+};
 use sha2::{Digest, Sha256};
 
-use crate::crd::Scope;
-
-/// Secret data key of the JWT key set.
-pub const JWT_KEYS_KEY: &str = "jwt-keys.json";
-/// Secret data key of the admin password.
-pub const ADMIN_PASSWORD_KEY: &str = "admin-password";
-/// Secret data key of the API key hashes.
-pub const API_KEYS_KEY: &str = "api-keys.json";
 /// Annotation on an Orchestrator: a new value adds a new signing key.
 pub const ROTATE_ANNOTATION: &str = "ai-orchestrator.io/rotate-jwt-key";
 /// Annotation on the generated Secret: the rotation value already handled.
 pub const ROTATION_DONE_ANNOTATION: &str = "ai-orchestrator.io/jwt-key-rotated";
-/// Smallest JWT secret accepted, in bytes (the server enforces the same).
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// Access-token lifetime assumed when the spec sets none, for pruning retired keys.
 const DEFAULT_ACCESS_MINUTES: u32 = 24 * 60;
-
-/// `jwt-keys.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JwtKeySet {
-    /// The key that signs new tokens.
-    pub signing_kid: String,
-    /// Every key that verifies tokens carrying its kid.
-    pub keys: Vec<JwtKey>,
-}
-
-/// One JWT key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JwtKey {
-    pub kid: String,
-    /// Base64 of the key bytes.
-    pub secret: String,
-    /// When the key stopped signing (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retired_at: Option<String>,
-}
-
-impl std::fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKey")
-            .field("kid", &self.kid)
-            .field("secret", &"<redacted>")
-            .field("retired_at", &self.retired_at)
-            .finish()
-    }
-}
-
-/// One entry of `api-keys.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyHash {
-    pub name: String,
-    /// Lower-case hex SHA-256 of the full key.
-    pub sha256: String,
-    pub scopes: Vec<Scope>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-}
 
 /// Random material drawn by the caller, used only when something must be generated.
 #[derive(Clone)]
@@ -119,12 +66,20 @@ pub struct Existing {
 pub enum SecretError {
     #[error("the referenced JWT secret is {0} bytes; at least {MIN_JWT_SECRET_BYTES} are required")]
     JwtSecretTooShort(usize),
-    #[error("the existing Secret {secret} holds an unreadable {key}: {reason}; fix or delete it")]
-    Unreadable {
+    #[error(
+        "the existing Secret {secret} holds an unreadable {JWT_KEYS_FILE}: {source}; fix or delete it"
+    )]
+    UnreadableJwtKeys {
         secret: String,
-        key: String,
-        reason: String,
+        #[source]
+        source: FileError,
     },
+    #[error(
+        "the existing Secret {secret} holds an {ADMIN_PASSWORD_FILE} that is not UTF-8; fix or delete it"
+    )]
+    UnreadableAdminPassword { secret: String },
+    #[error("the rendered key set is refused: {0}")]
+    JwtKeys(#[source] FileError),
     #[error("the referenced admin password is empty")]
     EmptyAdminPassword,
 }
@@ -137,27 +92,25 @@ impl Existing {
     ) -> Result<Existing, SecretError> {
         let name = secret.metadata.name.clone().unwrap_or_default();
         let data = secret.data.clone().unwrap_or_default();
-        let jwt_keys = match data.get(JWT_KEYS_KEY) {
-            Some(bytes) => Some(serde_json::from_slice::<JwtKeySet>(&bytes.0).map_err(|e| {
-                SecretError::Unreadable {
+        let jwt_keys = match data.get(JWT_KEYS_FILE) {
+            Some(bytes) => Some(
+                parse_jwt_keys(&bytes.0)
+                    .map_err(|source| SecretError::UnreadableJwtKeys {
+                        secret: name.clone(),
+                        source,
+                    })?
+                    .set,
+            ),
+            None => None,
+        };
+        let admin_password = match data.get(ADMIN_PASSWORD_FILE) {
+            Some(bytes) => Some(String::from_utf8(bytes.0.clone()).map_err(|_| {
+                SecretError::UnreadableAdminPassword {
                     secret: name.clone(),
-                    key: JWT_KEYS_KEY.to_string(),
-                    reason: e.to_string(),
                 }
             })?),
             None => None,
         };
-        let admin_password =
-            match data.get(ADMIN_PASSWORD_KEY) {
-                Some(bytes) => Some(String::from_utf8(bytes.0.clone()).map_err(|_| {
-                    SecretError::Unreadable {
-                        secret: name.clone(),
-                        key: ADMIN_PASSWORD_KEY.to_string(),
-                        reason: "not UTF-8".to_string(),
-                    }
-                })?),
-                None => None,
-            };
         let rotation_done = secret
             .metadata
             .annotations
@@ -294,35 +247,16 @@ pub fn admin_password(
     }
 }
 
-/// Lower-case hex SHA-256 of a key as stored in a Secret (trailing
-/// whitespace, such as the newline `echo` adds, is not part of the key).
+/// The hash of an API key as stored in a Secret (trailing whitespace, such
+/// as the newline `echo` adds, is not part of the key).
 pub fn api_key_hash(value: &[u8]) -> String {
-    hex::encode(Sha256::digest(value.trim_ascii_end()))
-}
-
-/// `api-keys.json` text: entries sorted by name; of a duplicated name or a
-/// duplicated key (which the server would refuse as a whole) the first is kept.
-pub fn api_keys_json(entries: Vec<ApiKeyHash>) -> String {
-    let mut by_name: BTreeMap<String, ApiKeyHash> = BTreeMap::new();
-    let mut hashes = std::collections::BTreeSet::new();
-    for entry in entries {
-        if by_name.contains_key(&entry.name) || !hashes.insert(entry.sha256.clone()) {
-            continue;
-        }
-        by_name.insert(entry.name.clone(), entry);
-    }
-    let list: Vec<ApiKeyHash> = by_name.into_values().collect();
-    serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".to_string()) + "\n"
-}
-
-/// `jwt-keys.json` text.
-pub fn jwt_keys_json(set: &JwtKeySet) -> String {
-    serde_json::to_string_pretty(set).unwrap_or_default() + "\n"
+    api_key_sha256(value.trim_ascii_end())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn now() -> Timestamp {
         "2026-11-25T18:00:00Z".parse().expect("timestamp")
@@ -432,26 +366,6 @@ mod tests {
             api_key_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-    }
-
-    #[test]
-    fn duplicate_names_and_keys_keep_the_first() {
-        let entry = |name: &str, key: &[u8]| ApiKeyHash {
-            name: name.into(),
-            sha256: api_key_hash(key),
-            scopes: vec![Scope::Read],
-            expires_at: None,
-        };
-        let text = api_keys_json(vec![
-            entry("b", b"one"),
-            entry("a", b"two"),
-            entry("b", b"three"),
-            entry("c", b"one"),
-        ]);
-        let list: Vec<ApiKeyHash> = serde_json::from_str(&text).expect("json");
-        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["a", "b"]);
-        assert_eq!(list[1].sha256, api_key_hash(b"one"));
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! the `safe_write` helpers.
 
 mod command;
+pub mod contract;
 mod cors;
 mod defaults;
 pub mod document;
 mod error;
 mod interpreters;
+pub mod manifest;
 mod merge;
 mod paths;
 mod policy;

@@ -58,8 +58,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
-The operator's permissions, kept in one place: files/operator-rbac.yaml is a copy of the
-ClusterRole the operator generates next to its CRDs, and its rules are used verbatim.
+The operator's permissions, kept in one place: files/operator-rbac.yaml is the ClusterRole
+the operator's crdgen generates (with the CRDs), and its rules are used verbatim.
 */}}
 {{- define "ai-orchestrator.rbacRules" -}}
 {{- $role := .Files.Get "files/operator-rbac.yaml" | fromYaml }}
@@ -79,4 +79,12 @@ ClusterRole the operator generates next to its CRDs, and its rules are used verb
 {{- end }}
 {{- end }}
 {{- toYaml $rules }}
+{{- end }}
+
+{{/* The webhook's Service, certificate Secret and ValidatingWebhookConfiguration names. */}}
+{{- define "ai-orchestrator.webhookService" -}}
+{{- printf "%s-webhook" (include "ai-orchestrator.fullname" .) }}
+{{- end }}
+{{- define "ai-orchestrator.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "ai-orchestrator.fullname" .) }}
 {{- end }}

@@ -15,7 +15,7 @@ use crate::llm::{self, ChatMessage, Role, ToolDef};
 use crate::state::{AppState, RequestContext};
 use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::conversations::{self, NewMessage};
-use crate::tools::{self, ToolError, ToolOutcome, ToolScope};
+use crate::tools::{self, ToolError, ToolOutcome};
 
 /// Longest chat message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
@@ -73,22 +73,17 @@ pub enum TurnError {
 }
 
 /// The tool scopes a principal holds (admin implies all).
-pub fn granted(principal: &Principal) -> Vec<ToolScope> {
-    [
-        (Scope::Read, ToolScope::Read),
-        (Scope::Write, ToolScope::Write),
-        (Scope::Execute, ToolScope::Execute),
-    ]
-    .into_iter()
-    .filter(|(scope, _)| principal.has_scope(*scope))
-    .map(|(_, tool)| tool)
-    .collect()
+pub fn granted(principal: &Principal) -> Vec<Scope> {
+    [Scope::Read, Scope::Write, Scope::Execute]
+        .into_iter()
+        .filter(|scope| principal.has_scope(*scope))
+        .collect()
 }
 
 /// Runs tools for one principal: the policy in force at each call, then an audit row.
 pub struct AuditedTools<'a> {
     pub state: &'a AppState,
-    pub granted: Vec<ToolScope>,
+    pub granted: Vec<Scope>,
     pub actor: String,
     pub ctx: &'a RequestContext,
 }

@@ -278,7 +278,7 @@ impl VerifiedCache {
                 claims
                     .scopes
                     .iter()
-                    .filter_map(|s| crate::http::scopes::Scope::parse(s)),
+                    .filter_map(|s| crate::http::scopes::Scope::parse(s).ok()),
             ),
             sub: claims.sub,
             uid: claims.uid,

@@ -188,8 +188,8 @@ pub fn parse_scopes(json: Option<&str>) -> (Scopes, Vec<String>) {
     let mut scopes = Vec::new();
     for name in names {
         match Scope::parse(&name) {
-            Some(scope) => scopes.push(scope),
-            None => unknown.push(name),
+            Ok(scope) => scopes.push(scope),
+            Err(_) => unknown.push(name),
         }
     }
     (Scopes::of(scopes), unknown)

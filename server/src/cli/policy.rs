@@ -9,16 +9,18 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Subcommand};
 
 use crate::cli::output;
-use policy::{Access, Policy, PolicyError};
+use policy::{Access, Policy, PolicyDocument, PolicyError};
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Judge one command line or path; prints the decision as JSON
     /// (exit 0 allowed, 1 denied, 2 invalid policy).
     Check(CheckArgs),
-    /// Validate a policy file, including its examples (exit 0 valid, 2 invalid).
+    /// Validate a policy file, including its examples (exit 0 valid, 2 invalid):
+    /// a `policy.yaml`, or AccessPolicy manifests (several documents allowed),
+    /// checked as the operator and its admission webhook check them.
     Validate {
-        /// The policy file (`policy.yaml`).
+        /// The file (`policy.yaml` or AccessPolicy manifests); `-` reads stdin.
         file: PathBuf,
     },
     /// Print the built-in default policy.
@@ -28,7 +30,9 @@ pub enum PolicyCommand {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("subject").required(true).args(["command", "read", "write"])))]
 pub struct CheckArgs {
-    /// Policy file; the built-in default when omitted.
+    /// Policy file (`policy.yaml`, or AccessPolicy manifests: their merge, as
+    /// an Orchestrator selecting them all serves it; `-` reads stdin); the
+    /// built-in default when omitted.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// A command line, judged as it would run (as argv, without a shell).
@@ -62,15 +66,66 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
     }
 }
 
-/// Loads a policy file, or reports why it cannot be used (one error per line).
-fn load(file: &Path) -> Result<Policy, ExitCode> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
+/// The text of `file`, `-` meaning stdin.
+fn read(file: &Path) -> Result<String, ExitCode> {
+    let read = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    };
+    read.map_err(|e| {
+        eprintln!("{}: cannot read: {e}", file.display());
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// The valid AccessPolicies of a manifest file, and whether all were valid
+/// (every error is reported on stderr).
+fn manifests(file: &Path, text: &str) -> Result<(Vec<(String, PolicyDocument)>, bool), ExitCode> {
+    let manifests = match policy::manifest::parse_manifests(text) {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("{}: cannot read: {e}", file.display());
+            eprintln!("{}: {e}", file.display());
             return Err(ExitCode::from(EXIT_INVALID));
         }
     };
+    if manifests.is_empty() {
+        eprintln!("{}: no AccessPolicy in the file", file.display());
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    let mut valid = Vec::new();
+    let mut failed = false;
+    for manifest in &manifests {
+        let errors = manifest.errors();
+        for line in &errors {
+            eprintln!("{}: accesspolicy/{}: {line}", file.display(), manifest.name);
+        }
+        match (&manifest.rules, errors.is_empty()) {
+            (Ok(rules), true) => valid.push((manifest.name.clone(), rules.document())),
+            _ => failed = true,
+        }
+    }
+    Ok((valid, !failed))
+}
+
+/// Loads a policy file, or reports why it cannot be used (one error per line).
+fn load(file: &Path) -> Result<Policy, ExitCode> {
+    let text = read(file)?;
+    if policy::manifest::looks_like_manifests(&text) {
+        let (valid, all) = manifests(file, &text)?;
+        if !all {
+            return Err(ExitCode::from(EXIT_INVALID));
+        }
+        let documents: Vec<PolicyDocument> = valid.into_iter().map(|(_, d)| d).collect();
+        return Policy::compile(policy::merge(&documents)).map_err(|e| {
+            eprintln!(
+                "{}: the merge of its AccessPolicies is invalid:",
+                file.display()
+            );
+            report(file, &e);
+            ExitCode::from(EXIT_INVALID)
+        });
+    }
     Policy::from_yaml(&text).map_err(|e| {
         report(file, &e);
         ExitCode::from(EXIT_INVALID)
@@ -147,18 +202,36 @@ fn check(args: &CheckArgs) -> ExitCode {
 }
 
 fn validate(file: &Path) -> ExitCode {
-    match load(file) {
+    let text = match read(file) {
+        Ok(text) => text,
+        Err(code) => return code,
+    };
+    if policy::manifest::looks_like_manifests(&text) {
+        return match manifests(file, &text) {
+            Ok((valid, all)) => {
+                for (name, doc) in &valid {
+                    let _ = output::line(format_args!(
+                        "valid: {}: accesspolicy/{name} ({})",
+                        file.display(),
+                        summary(doc)
+                    ));
+                }
+                if all {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_INVALID)
+                }
+            }
+            Err(code) => code,
+        };
+    }
+    match Policy::from_yaml(&text) {
         Ok(p) => {
-            let doc = p.document();
             let summary = format!(
-                "valid: {} (sha256 {}; {} programs allowed, {} denied; {} read roots, {} write roots; {} examples)",
+                "valid: {} (sha256 {}; {})",
                 file.display(),
                 p.hash(),
-                doc.commands.allow.len(),
-                doc.commands.deny.len(),
-                doc.paths.read.len(),
-                doc.paths.write.len(),
-                doc.examples.allow.len() + doc.examples.deny.len()
+                summary(p.document())
             );
             match output::line(summary) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -168,6 +241,20 @@ fn validate(file: &Path) -> ExitCode {
                 }
             }
         }
-        Err(code) => code,
+        Err(e) => {
+            report(file, &e);
+            ExitCode::from(EXIT_INVALID)
+        }
     }
+}
+
+fn summary(doc: &PolicyDocument) -> String {
+    format!(
+        "{} programs allowed, {} denied; {} read roots, {} write roots; {} examples",
+        doc.commands.allow.len(),
+        doc.commands.deny.len(),
+        doc.paths.read.len(),
+        doc.paths.write.len(),
+        doc.examples.allow.len() + doc.examples.deny.len()
+    )
 }

@@ -16,12 +16,12 @@ pub enum ReloadError {
     /// The policy with the environment overrides applied does not validate.
     #[error("{0}")]
     Overrides(String),
-    #[error("{0}")]
-    JwtKeys(String),
+    #[error(transparent)]
+    JwtKeys(policy::contract::FileError),
     #[error("{location}: missing, and no AI_JWT_SECRET_KEY is set; the keys in force stay")]
     MissingJwtKeys { location: String },
-    #[error("{0}")]
-    ApiKeys(String),
+    #[error(transparent)]
+    ApiKeys(policy::contract::FileError),
     #[error("reload task failed: {0}")]
     Task(String),
 }

@@ -22,10 +22,11 @@ pub fn generated_jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
                         path.display()
                     )
                 })?;
-            if secret.len() < 32 {
+            if secret.len() < policy::contract::MIN_JWT_SECRET_BYTES {
                 anyhow::bail!(
-                    "{} holds fewer than 32 bytes; delete it to generate a new key",
-                    path.display()
+                    "{} holds fewer than {} bytes; delete it to generate a new key",
+                    path.display(),
+                    policy::contract::MIN_JWT_SECRET_BYTES
                 );
             }
             Ok(secret)

@@ -11,6 +11,7 @@ use anyhow::bail;
 
 use super::parse;
 use jsonwebtoken::Algorithm;
+use policy::contract::{self, env};
 
 /// Flags of `ai-orchestrator serve`; each one beats its environment variable.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -280,31 +281,31 @@ impl Settings {
         let host = args
             .host
             .clone()
-            .or_else(|| get("AI_HOST"))
+            .or_else(|| get(env::HOST))
             .unwrap_or_else(|| "0.0.0.0".into());
         let port = match args.port {
             Some(p) => p,
-            None => parse_or(get("AI_PORT"), "AI_PORT", 8001u16)?,
+            None => parse_or(get(env::PORT), env::PORT, contract::DEFAULT_PORT)?,
         };
         let config_dir = args
             .config_dir
             .clone()
-            .or_else(|| get("AI_CONFIG_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/etc/ai-orchestrator"));
+            .or_else(|| get(env::CONFIG_DIR).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(contract::DEFAULT_CONFIG_DIR));
         let secrets_dir = args
             .secrets_dir
             .clone()
-            .or_else(|| get("AI_SECRETS_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/var/run/secrets/ai-orchestrator"));
+            .or_else(|| get(env::SECRETS_DIR).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(contract::DEFAULT_SECRETS_DIR));
         let data_dir = args
             .data_dir
             .clone()
-            .or_else(|| get("AI_DATA_DIR").map(PathBuf::from))
+            .or_else(|| get(env::DATA_DIR).map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = match args.database_url.clone().or_else(|| get("AI_DATABASE_URL")) {
+        let database_url = match args.database_url.clone().or_else(|| get(env::DATABASE_URL)) {
             Some(url) => url,
             None => {
-                let file = get("AI_DB_PATH")
+                let file = get(env::DB_PATH)
                     .map(PathBuf::from)
                     .unwrap_or_else(|| data_dir.join("orchestrator.db"));
                 format!("sqlite://{}", file.display())
@@ -320,22 +321,23 @@ impl Settings {
             ),
         };
         // v3's first start also read the unprefixed names.
-        let (secret_variable, env_secret) = match get("AI_JWT_SECRET_KEY") {
-            Some(v) => ("AI_JWT_SECRET_KEY", Some(Secret::new(v))),
+        let (secret_variable, env_secret) = match get(env::JWT_SECRET_KEY) {
+            Some(v) => (env::JWT_SECRET_KEY, Some(Secret::new(v))),
             None => ("JWT_SECRET_KEY", get("JWT_SECRET_KEY").map(Secret::new)),
         };
         if let Some(secret) = &env_secret
-            && secret.expose().len() < 32
+            && secret.expose().len() < contract::MIN_JWT_SECRET_BYTES
         {
             bail!(
-                "{secret_variable} is {} bytes long; at least 32 bytes are required (generate one with: openssl rand -base64 48)",
-                secret.expose().len()
+                "{secret_variable} is {} bytes long; at least {} bytes are required (generate one with: openssl rand -base64 48)",
+                secret.expose().len(),
+                contract::MIN_JWT_SECRET_BYTES
             );
         }
         let access_minutes: u64 =
-            parse_or(get("AI_JWT_EXPIRE_MINUTES"), "AI_JWT_EXPIRE_MINUTES", 60)?;
+            parse_or(get(env::JWT_EXPIRE_MINUTES), env::JWT_EXPIRE_MINUTES, 60)?;
         let refresh_days: u64 = parse_or(
-            get("AI_REFRESH_TOKEN_EXPIRE_DAYS"),
+            get(env::REFRESH_TOKEN_EXPIRE_DAYS),
             "AI_REFRESH_TOKEN_EXPIRE_DAYS",
             7,
         )?;
@@ -390,7 +392,7 @@ impl Settings {
                 .transpose()?,
         };
 
-        let provider = match get("AI_LLM_PROVIDER")
+        let provider = match get(env::LLM_PROVIDER)
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -401,16 +403,16 @@ impl Settings {
         };
         let llm = LlmSettings {
             provider,
-            base_url: get("AI_OLLAMA_URL")
+            base_url: get(env::OLLAMA_URL)
                 .or_else(|| get("OLLAMA_URL"))
                 .unwrap_or_else(|| "http://localhost:11434".into()),
-            default_model: get("AI_DEFAULT_MODEL").unwrap_or_else(|| "llama3.1:8b".into()),
-            models: get("AI_MODELS")
-                .map(|v| parse_list(&v, "AI_MODELS"))
+            default_model: get(env::DEFAULT_MODEL).unwrap_or_else(|| "llama3.1:8b".into()),
+            models: get(env::MODELS)
+                .map(|v| parse_list(&v, env::MODELS))
                 .transpose()?
                 .unwrap_or_default(),
             timeout: Duration::from_secs_f64(
-                parse_or(get("AI_LLM_TIMEOUT"), "AI_LLM_TIMEOUT", 120.0f64)?.max(0.001),
+                parse_or(get(env::LLM_TIMEOUT), env::LLM_TIMEOUT, 120.0f64)?.max(0.001),
             ),
         };
         let agent = AgentSettings {
@@ -462,8 +464,8 @@ impl Settings {
             secrets_dir,
             data_dir,
             database_url,
-            auth_enabled: get("AI_AUTH_ENABLED")
-                .map(|v| parse_bool(&v, "AI_AUTH_ENABLED"))
+            auth_enabled: get(env::AUTH_ENABLED)
+                .map(|v| parse_bool(&v, env::AUTH_ENABLED))
                 .transpose()?
                 .unwrap_or(true),
             admin_password,
@@ -497,7 +499,7 @@ impl Settings {
     }
 
     pub fn policy_path(&self) -> PathBuf {
-        self.config_dir.join("policy.yaml")
+        self.config_dir.join(contract::POLICY_FILE)
     }
 }
 
@@ -510,20 +512,20 @@ fn kubernetes_source(
     let mode = args
         .config_source
         .clone()
-        .or_else(|| get("AI_CONFIG_SOURCE"))
+        .or_else(|| get(env::CONFIG_SOURCE))
         .unwrap_or_else(|| "auto".into());
     let namespace = args
         .pod_namespace
         .clone()
-        .or_else(|| get("AI_POD_NAMESPACE"));
+        .or_else(|| get(env::POD_NAMESPACE));
     let configmap = args
         .policy_configmap
         .clone()
-        .or_else(|| get("AI_POLICY_CONFIGMAP"));
-    let secret = args.auth_secret.clone().or_else(|| get("AI_AUTH_SECRET"));
+        .or_else(|| get(env::POLICY_CONFIGMAP));
+    let secret = args.auth_secret.clone().or_else(|| get(env::AUTH_SECRET));
     let wanted = match mode.trim().to_ascii_lowercase().as_str() {
         "file" => return Ok(None),
-        "kubernetes" => true,
+        env::CONFIG_SOURCE_KUBERNETES => true,
         "auto" => false,
         other => bail!("AI_CONFIG_SOURCE={other:?} is not supported: use file, kubernetes or auto"),
     };

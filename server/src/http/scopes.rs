@@ -7,56 +7,14 @@
 use axum::http::Method;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Read,
-    Write,
-    Execute,
-    Admin,
-}
+pub use policy::contract::Scope;
 
-impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Execute, Scope::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Execute => "execute",
-            Scope::Admin => "admin",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == name.trim())
-    }
-
-    fn bit(self) -> u8 {
-        match self {
-            Scope::Read => 1,
-            Scope::Write => 2,
-            Scope::Execute => 4,
-            Scope::Admin => 8,
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+fn bit(scope: Scope) -> u8 {
+    match scope {
+        Scope::Read => 1,
+        Scope::Write => 2,
+        Scope::Execute => 4,
+        Scope::Admin => 8,
     }
 }
 
@@ -69,20 +27,15 @@ impl Scopes {
     pub const ADMIN: Scopes = Scopes(15);
 
     pub fn of(scopes: impl IntoIterator<Item = Scope>) -> Scopes {
-        Scopes(scopes.into_iter().fold(0, |acc, s| acc | s.bit()))
+        Scopes(scopes.into_iter().fold(0, |acc, s| acc | bit(s)))
     }
 
     /// Parses names, failing on the first unknown one.
     pub fn parse_names<S: AsRef<str>>(names: &[S]) -> Result<Scopes, String> {
         let mut out = Scopes::NONE;
         for name in names {
-            let scope = Scope::parse(name.as_ref()).ok_or_else(|| {
-                format!(
-                    "unknown scope {:?}; valid scopes: read, write, execute, admin",
-                    name.as_ref()
-                )
-            })?;
-            out.0 |= scope.bit();
+            let scope = Scope::parse(name.as_ref()).map_err(|e| e.to_string())?;
+            out.0 |= bit(scope);
         }
         Ok(out)
     }
@@ -93,7 +46,7 @@ impl Scopes {
     }
 
     pub fn from_db(text: &str) -> Scopes {
-        Scopes::of(text.split_whitespace().filter_map(Scope::parse))
+        Scopes::of(text.split_whitespace().filter_map(|s| Scope::parse(s).ok()))
     }
 
     pub fn names(self) -> Vec<&'static str> {
@@ -103,7 +56,7 @@ impl Scopes {
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL
             .into_iter()
-            .filter(move |s| self.0 & s.bit() != 0)
+            .filter(move |s| self.0 & bit(*s) != 0)
     }
 
     pub fn is_empty(self) -> bool {
@@ -112,12 +65,12 @@ impl Scopes {
 
     /// Whether `scope` is granted, `admin` implying all.
     pub fn has(self, scope: Scope) -> bool {
-        self.0 & Scope::Admin.bit() != 0 || self.0 & scope.bit() != 0
+        self.0 & bit(Scope::Admin) != 0 || self.0 & bit(scope) != 0
     }
 
     /// Every scope granted, with `admin` expanded.
     fn expanded(self) -> u8 {
-        if self.0 & Scope::Admin.bit() != 0 {
+        if self.0 & bit(Scope::Admin) != 0 {
             15
         } else {
             self.0

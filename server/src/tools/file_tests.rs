@@ -5,9 +5,9 @@ use std::path::Path;
 use policy::Policy;
 use serde_json::{Value, json};
 
-use super::{ToolOutcome, ToolScope, run};
+use super::{Scope, ToolOutcome, run};
 
-const ALL: [ToolScope; 3] = [ToolScope::Read, ToolScope::Write, ToolScope::Execute];
+const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Execute];
 
 struct Fixture {
     _dir: tempfile::TempDir,

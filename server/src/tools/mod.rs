@@ -12,37 +12,19 @@ mod output;
 mod search;
 
 use policy::Policy;
+use policy::contract::Scope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use execute::default_cwd;
 
-/// The scope a principal needs to call a tool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ToolScope {
-    Read,
-    Write,
-    Execute,
-}
-
-impl ToolScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolScope::Read => "read",
-            ToolScope::Write => "write",
-            ToolScope::Execute => "execute",
-        }
-    }
-}
-
 /// A tool as the LLM and the `/tools` listing see it.
 #[derive(Debug)]
 pub struct ToolSpec {
     pub name: &'static str,
     pub description: &'static str,
-    pub scope: ToolScope,
+    pub scope: Scope,
     /// A call written the way a user would ask for it, for the `/tools` listing.
     pub example: &'static str,
     parameters: fn() -> Value,
@@ -61,7 +43,7 @@ static REGISTRY: [ToolSpec; 5] = [
         description: "Run one command line (a program and its arguments, no shell) in a working directory. \
                       The server's policy decides which programs and arguments may run; a refused command \
                       comes back with the reason. Returns exit_code, stdout, stderr and timed_out.",
-        scope: ToolScope::Execute,
+        scope: Scope::Execute,
         example: "execute_command {\"command\": \"ls -la /data\"}",
         parameters: || {
             json!({
@@ -77,7 +59,7 @@ static REGISTRY: [ToolSpec; 5] = [
     ToolSpec {
         name: "read_file",
         description: "Read a text file. Large files are cut at the policy's size limit; binary files are reported, not returned.",
-        scope: ToolScope::Read,
+        scope: Scope::Read,
         example: "read_file {\"path\": \"/data/notes.txt\"}",
         parameters: || {
             json!({
@@ -90,7 +72,7 @@ static REGISTRY: [ToolSpec; 5] = [
     ToolSpec {
         name: "write_file",
         description: "Write a text file atomically (replacing it if it exists), creating missing parent directories under the writable roots.",
-        scope: ToolScope::Write,
+        scope: Scope::Write,
         example: "write_file {\"path\": \"/data/out.txt\", \"content\": \"hello\\n\"}",
         parameters: || {
             json!({
@@ -106,7 +88,7 @@ static REGISTRY: [ToolSpec; 5] = [
     ToolSpec {
         name: "list_directory",
         description: "List the entries of a directory with their type and size.",
-        scope: ToolScope::Read,
+        scope: Scope::Read,
         example: "list_directory {\"path\": \"/data\"}",
         parameters: || {
             json!({
@@ -120,7 +102,7 @@ static REGISTRY: [ToolSpec; 5] = [
         name: "search_files",
         description: "Find files under a directory whose name matches a glob (`*.rs`, `report-??.txt`), \
                       optionally only those containing a text; returns matching paths (and lines for a text search).",
-        scope: ToolScope::Read,
+        scope: Scope::Read,
         example: "search_files {\"path\": \"/data\", \"pattern\": \"*.log\", \"text\": \"ERROR\"}",
         parameters: || {
             json!({
@@ -217,7 +199,7 @@ pub const SCOPE_RULE: &str = "scope";
 /// scopes the caller holds (admin callers pass all three).
 pub async fn run(
     policy: &Policy,
-    granted: &[ToolScope],
+    granted: &[Scope],
     name: &str,
     arguments: &Value,
 ) -> Result<ToolOutcome, ToolError> {
@@ -305,16 +287,16 @@ mod tests {
         }
         assert_eq!(
             find("execute_command").map(|t| t.scope),
-            Some(ToolScope::Execute)
+            Some(Scope::Execute)
         );
-        assert_eq!(find("write_file").map(|t| t.scope), Some(ToolScope::Write));
+        assert_eq!(find("write_file").map(|t| t.scope), Some(Scope::Write));
         assert!(find("sh").is_none());
     }
 
     #[tokio::test]
     async fn unknown_tool_and_bad_arguments_are_errors_not_refusals() {
         let policy = Policy::default_policy();
-        let all = [ToolScope::Read, ToolScope::Write, ToolScope::Execute];
+        let all = [Scope::Read, Scope::Write, Scope::Execute];
         assert_eq!(
             run(&policy, &all, "rm", &json!({})).await.err(),
             Some(ToolError::UnknownTool("rm".into()))
@@ -340,7 +322,7 @@ mod tests {
         let policy = Policy::default_policy();
         let outcome = run(
             &policy,
-            &[ToolScope::Read],
+            &[Scope::Read],
             "execute_command",
             &json!({"command": "ls"}),
         )

@@ -203,6 +203,183 @@ fn check_needs_exactly_one_subject() {
     );
 }
 
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every AccessPolicy manifest shipped in examples/ and the chart.
+fn shipped_manifests() -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for dir in [
+        "examples",
+        "charts/ai-orchestrator/templates",
+        "charts/ai-orchestrator/ci",
+    ] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.contains("kind: AccessPolicy") && !text.contains("{{") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn validate_accepts_every_shipped_accesspolicy_manifest() {
+    let files = shipped_manifests();
+    assert!(files.len() >= 2, "{files:?}");
+    for file in files {
+        let out = run(&["policy", "validate", &file.display().to_string()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(": accesspolicy/"), "{stdout}");
+    }
+}
+
+const MANIFESTS: &str = r#"apiVersion: ai-orchestrator.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: good
+spec:
+  commands:
+    allow: [{program: ls}, {program: make}]
+  examples:
+    allow: ["ls -la"]
+---
+apiVersion: ai-orchestrator.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: bad
+spec:
+  commands:
+    allow: [{program: /usr/bin/curl}]
+  apiKeys:
+    - {name: ci, secretRef: {name: s, key: k}, scopes: []}
+---
+apiVersion: ai-orchestrator.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: typo
+spec:
+  comands: {}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: not-a-policy
+"#;
+
+#[test]
+fn validate_reports_every_manifest_of_a_multi_document_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_policy(dir.path(), "policies.yaml", MANIFESTS);
+    let out = run(&["policy", "validate", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains(&format!(
+            "valid: {file}: accesspolicy/good (2 programs allowed"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}: accesspolicy/bad: commands.allow[0].program"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("accesspolicy/bad: apiKeys[0].scopes: at least one scope is required"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("accesspolicy/typo: spec: unknown field `comands`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "accesspolicy/not-a-policy: not an AccessPolicy: apiVersion v1 kind ConfigMap"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("accesspolicy/good"), "{stderr}");
+}
+
+#[test]
+fn validate_reads_stdin_and_check_uses_the_merge_of_the_manifests() {
+    use std::io::Write;
+    let good: String = MANIFESTS
+        .split("---")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
+        .args(["policy", "validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(good.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid: -: accesspolicy/good"));
+
+    // check --policy with manifests judges by their merge.
+    let dir = tempfile::tempdir().unwrap();
+    let two = format!(
+        "{good}---\napiVersion: ai-orchestrator.io/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: git}}\nspec:\n  commands:\n    allow: [{{program: git, subcommands: [{{name: status}}]}}]\n"
+    );
+    let file = write_policy(dir.path(), "two.yaml", &two);
+    for (line, allowed) in [
+        ("ls -la", 0),
+        ("git status", 0),
+        ("git push", 1),
+        ("curl x", 1),
+    ] {
+        let out = run(&[
+            "policy",
+            "check",
+            "--policy",
+            &file,
+            "--command",
+            line,
+            "--cwd",
+            "/tmp",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(allowed),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // An invalid manifest makes the file unusable for check too.
+    let bad = write_policy(dir.path(), "bad.yaml", MANIFESTS);
+    let out = run(&["policy", "check", "--policy", &bad, "--command", "ls"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// Runs the binary with stdout on a pipe whose reader is already gone, as `… | head -0` leaves it.
 fn run_into_closed_pipe(args: &[&str]) -> Output {
     let (reader, writer) = std::io::pipe().expect("pipe");

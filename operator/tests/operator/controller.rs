@@ -2,22 +2,21 @@
 //! kube-rs/controller-rs: an `ApiServerVerifier` serves a `Scenario` and
 //! records every request, and the tests assert what the reconcile sent.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use ai_orchestrator_operator::controller::{self, Context, Error};
 use ai_orchestrator_operator::crd::{AccessPolicy, Orchestrator};
 use ai_orchestrator_operator::metrics::Metrics;
 use ai_orchestrator_operator::render::{self, RenderInput};
-use ai_orchestrator_operator::secrets::{self, Existing};
-use common::*;
+use ai_orchestrator_operator::secrets::Existing;
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Secret;
 use kube::client::Body;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
+use policy::contract;
 use serde_json::{Value, json};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -144,10 +143,6 @@ impl ApiServerVerifier {
     fn answer(&self, r: &Recorded) -> Response<Body> {
         let last = r.path.rsplit('/').next().unwrap_or_default().to_string();
         match r.method.as_str() {
-            "GET" if r.path.ends_with("/accesspolicies") => ok(&json!({
-                "apiVersion": "ai-orchestrator.io/v1alpha1", "kind": "AccessPolicyList",
-                "metadata": {"resourceVersion": "7"}, "items": self.policies,
-            })),
             "GET" if r.path.contains("/secrets/") => {
                 match self.secrets.iter().find(|s| s.name_any() == last) {
                     Some(secret) => ok(&serde_json::to_value(secret).expect("secret")),
@@ -222,14 +217,18 @@ async fn reconcile_once(
 ) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
-    let (store, mut writer) = reflector::store::<Orchestrator>();
-    writer.apply_watcher_event(&watcher::Event::Apply(orch.clone()));
+    let verifier = ApiServerVerifier::new(handle, orch.clone(), scenario);
     let metrics = Arc::new(Metrics::default());
-    let mut ctx = Context::new(client, metrics.clone(), store);
+    let mut ctx = Context::new(
+        client,
+        metrics.clone(),
+        store_of([orch.clone()]),
+        store_of(verifier.policies.clone()),
+    );
     ctx.clock = Box::new(now);
     ctx.fresh = Box::new(move || fresh.clone());
     let ctx = Arc::new(ctx);
-    let server = ApiServerVerifier::new(handle, orch.clone(), scenario).run();
+    let server = verifier.run();
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         controller::reconcile(Arc::new(orch.clone()), ctx.clone()),
@@ -357,6 +356,12 @@ async fn fresh_install_applies_everything_with_server_side_apply_and_writes_stat
     assert_eq!(condition(&status, "PolicyValid")["status"], "True");
     assert_eq!(condition(&status, "Progressing")["status"], "False");
     assert_eq!(condition(&status, "Degraded")["status"], "False");
+    // The scale subresource reads these.
+    assert_eq!(status["status"]["replicas"], 1);
+    assert_eq!(
+        status["status"]["selector"],
+        "app.kubernetes.io/instance=demo,app.kubernetes.io/name=ai-orchestrator"
+    );
 
     // Policy statuses: bound to demo, valid; the unselected one bound to nothing.
     let policy_status = |name: &str| {
@@ -368,7 +373,27 @@ async fn fresh_install_applies_everything_with_server_side_apply_and_writes_stat
     };
     assert_eq!(policy_status("readonly")["boundTo"], json!(["demo"]));
     assert_eq!(policy_status("readonly")["valid"], true);
+    assert_eq!(policy_status("readonly")["boundCount"], 1);
     assert_eq!(policy_status("other-team")["boundTo"], Value::Null);
+    assert_eq!(policy_status("other-team")["boundCount"], 0);
+    // Conditions to `kubectl wait` on, with the generation they describe.
+    let readonly = json!({"status": policy_status("readonly")});
+    let valid = condition(&readonly, "Valid");
+    assert_eq!(
+        (
+            valid["status"].as_str(),
+            valid["reason"].as_str(),
+            valid["observedGeneration"].as_i64()
+        ),
+        (Some("True"), Some("Valid"), Some(2))
+    );
+    let bound = condition(&readonly, "Bound");
+    assert_eq!(
+        (bound["status"].as_str(), bound["message"].as_str()),
+        (Some("True"), Some("merged into demo"))
+    );
+    let other = json!({"status": policy_status("other-team")});
+    assert_eq!(condition(&other, "Bound")["reason"], "NotSelected");
     assert_eq!(metrics.reconcile_count(), 1);
 }
 
@@ -398,7 +423,7 @@ async fn generated_secret_is_not_regenerated_when_present() {
     let earlier_json = serde_json::to_value(&earlier).expect("json");
     assert_eq!(applied_secret.body["data"], earlier_json["data"]);
     assert_eq!(
-        secret_data(&applied_secret.body, secrets::ADMIN_PASSWORD_KEY),
+        secret_data(&applied_secret.body, contract::ADMIN_PASSWORD_FILE),
         fresh().admin_password
     );
 
@@ -406,11 +431,11 @@ async fn generated_secret_is_not_regenerated_when_present() {
     let (_, recorded, _) = reconcile_once(&orch, Scenario::FreshInstall, other_fresh()).await;
     let generated = applied(&recorded, "Secret");
     assert_eq!(
-        secret_data(&generated.body, secrets::ADMIN_PASSWORD_KEY),
+        secret_data(&generated.body, contract::ADMIN_PASSWORD_FILE),
         other_fresh().admin_password
     );
     assert!(
-        secret_data(&generated.body, secrets::JWT_KEYS_KEY).contains(&other_fresh().jwt_secret)
+        secret_data(&generated.body, contract::JWT_KEYS_FILE).contains(&other_fresh().jwt_secret)
     );
 }
 
@@ -426,6 +451,17 @@ async fn invalid_policy_is_reported_left_out_and_announced() {
     assert_eq!(broken.body["status"]["valid"], false);
     let message = broken.body["status"]["message"].as_str().expect("message");
     assert!(message.contains("commands.allow[0].program"), "{message}");
+    let valid = condition(&broken.body, "Valid");
+    assert_eq!(
+        (valid["status"].as_str(), valid["reason"].as_str()),
+        (Some("False"), Some("Invalid"))
+    );
+    assert!(
+        valid["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("commands.allow[0].program")
+    );
     let event = recorded
         .iter()
         .find(|r| r.method == "POST" && r.path.contains("/events"))
@@ -585,7 +621,7 @@ fn secret_events_map_to_the_orchestrators_that_read_or_own_them() {
         std::collections::BTreeSet::from(["ci-key".to_string()]),
     );
     let names = |secret: &str| -> Vec<String> {
-        controller::orchestrators_for_secret(&store, &refs, &common::secret(secret, &[]))
+        controller::orchestrators_for_secret(&store, &refs, &crate::common::secret(secret, &[]))
             .into_iter()
             .map(|r| r.name)
             .collect()
@@ -602,4 +638,59 @@ fn backoff_doubles_up_to_five_minutes() {
     assert_eq!(controller::backoff(2).as_secs(), 10);
     assert_eq!(controller::backoff(4).as_secs(), 40);
     assert_eq!(controller::backoff(30).as_secs(), 300);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_waits_for_a_change_other_failures_back_off() {
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = Arc::new(Context::new(
+        Client::new(service, NS),
+        Arc::new(Metrics::default()),
+        store_of([selecting()]),
+        store_of(Vec::<AccessPolicy>::new()),
+    ));
+    let orch = Arc::new(selecting());
+    let invalid = Error::Render(render::RenderError::InvalidSpec("spec.replicas".into()));
+    assert_eq!(
+        controller::error_policy(orch.clone(), &invalid, ctx.clone()),
+        kube::runtime::controller::Action::await_change()
+    );
+    let missing = Error::Render(render::RenderError::MissingSecret {
+        name: "s".into(),
+        purpose: "p".into(),
+    });
+    assert_eq!(
+        controller::error_policy(orch.clone(), &missing, ctx.clone()),
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(
+        controller::error_policy(orch, &missing, ctx.clone()),
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(ctx.metrics.failures("invalid_spec"), 1);
+}
+
+#[tokio::test]
+async fn an_api_key_name_taken_by_another_policy_degrades_with_both_named() {
+    let mut other = ci_policy();
+    other.spec.api_keys[0].name = "ci".into();
+    let (result, recorded, _) = reconcile_once(
+        &selecting(),
+        Scenario::World(vec![readonly_policy(), other], key_secrets()),
+        fresh(),
+    )
+    .await;
+    let error = result.expect_err("a name declared twice is refused");
+    assert_eq!(error.category(), "invalid_spec");
+    assert!(applies(&recorded).is_empty(), "nothing half-applied");
+    let status = orchestrator_status(&recorded);
+    let message = condition(&status, "Degraded")["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert_eq!(
+        message,
+        "AccessPolicy readonly apiKeys[ci]: api-keys.json: [1].name: \"ci\" appears twice \
+         (also declared by AccessPolicy ci as \"ci\")"
+    );
 }

@@ -1,20 +1,43 @@
-//! The generated files under `crds/` are fresh, and both CRD schemas are
+//! The generated files (under `crds/` and in the chart) are fresh, and both CRD schemas are
 //! structural in the way a real API server requires.
 
 use ai_orchestrator_operator::{generated, schema};
 use serde_json::{Value, json};
 
 #[test]
-fn crds_directory_matches_crdgen_output() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    for (name, text) in generated::files().expect("generate") {
-        let on_disk = std::fs::read_to_string(dir.join(name))
-            .unwrap_or_else(|e| panic!("crds/{name} missing ({e}); run `cargo run -p ai-orchestrator-operator --bin crdgen`"));
-        assert_eq!(
-            on_disk, text,
-            "crds/{name} is stale; run `cargo run -p ai-orchestrator-operator --bin crdgen`"
+fn generated_files_on_disk_match_crdgen_output() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let files = generated::files().expect("generate");
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "crds/orchestrators.yaml",
+            "crds/accesspolicies.yaml",
+            "crds/operator-rbac.yaml",
+            "charts/ai-orchestrator/crds/orchestrators.yaml",
+            "charts/ai-orchestrator/crds/accesspolicies.yaml",
+            "charts/ai-orchestrator/files/operator-rbac.yaml",
+        ]
+    );
+    for (path, text) in &files {
+        let on_disk = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| {
+            panic!("{path} missing ({e}); run `cargo run -p ai-orchestrator-operator --bin crdgen`")
+        });
+        assert!(
+            on_disk == *text,
+            "{path} is stale; run `cargo run -p ai-orchestrator-operator --bin crdgen`"
         );
     }
+    let chart_crds: Vec<String> = std::fs::read_dir(root.join("charts/ai-orchestrator/crds"))
+        .expect("chart crds/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        chart_crds.len(),
+        2,
+        "only generated CRDs in the chart: {chart_crds:?}"
+    );
 }
 
 #[test]
@@ -138,9 +161,46 @@ fn crds_carry_cel_rules_printer_columns_and_status() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Ready", "Replicas", "Policy", "URL", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Ready", "Replicas", "Policy", "URL", "Age", "Reason", "Message"
+        ]
+    );
+    let wide: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["priority"] == json!(1))
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(wide, ["Reason", "Message"], "only at -o wide");
     assert!(version["subresources"]["status"].is_object());
+    assert_eq!(
+        version["subresources"]["scale"],
+        json!({"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"})
+    );
+    let status = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(status["replicas"]["type"], json!("integer"));
+    assert_eq!(status["selector"]["type"], json!("string"));
     assert_eq!(orch["spec"]["names"]["shortNames"], json!(["orch"]));
+    // `kubectl get ai-orchestrator` lists both kinds; conditions merge by type.
+    for crd in [&orch, &crd_json(&schema::access_policy_crd())] {
+        assert_eq!(
+            crd["spec"]["names"]["categories"],
+            json!(["ai-orchestrator"])
+        );
+        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], json!("map"));
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
+        assert!(
+            conditions["items"]["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("type"))),
+            "a list-map key must be required"
+        );
+    }
 
     let ap = crd_json(&schema::access_policy_crd());
     let version = &ap["spec"]["versions"][0];
@@ -156,7 +216,24 @@ fn crds_carry_cel_rules_printer_columns_and_status() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Valid", "Bound", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Valid",
+            "Bound",
+            "Age",
+            "Reason",
+            "Message",
+            "Orchestrators"
+        ]
+    );
+    let bound = &version["additionalPrinterColumns"][1];
+    assert_eq!(
+        (bound["type"].as_str(), bound["jsonPath"].as_str()),
+        (Some("integer"), Some(".status.boundCount")),
+        "BOUND is a count, not a JSON array"
+    );
     assert!(version["subresources"]["status"].is_object());
+    assert!(version["subresources"].get("scale").is_none());
     assert_eq!(ap["spec"]["names"]["shortNames"], json!(["ap"]));
 }

@@ -2,17 +2,17 @@
 //! combinations, merge precedence, invalid policies left out, and secret
 //! values never in the output. `UPDATE_GOLDEN=1` rewrites the golden files.
 
-mod common;
-
 use std::path::PathBuf;
 
+use crate::common::*;
 use ai_orchestrator_operator::crd::{AccessPolicy, Orchestrator};
 use ai_orchestrator_operator::render::{self, RenderError, RenderInput, Rendered};
+use ai_orchestrator_operator::schema;
 use ai_orchestrator_operator::secrets::{self, Existing, Fresh};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::*;
 use k8s_openapi::api::core::v1::Secret;
+use policy::contract;
 use serde_json::{Value, json};
 
 fn render_with(
@@ -51,13 +51,7 @@ fn golden_text(rendered: &Rendered) -> String {
             "mcpUrl": rendered.mcp_url,
         }
     }));
-    let mut out = String::new();
-    for (i, doc) in docs.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        out.push_str(&serde_saphyr::to_string(doc).expect("yaml"));
-    }
+    let mut out = schema::to_yaml_documents(&docs).expect("yaml");
     // Secret data is base64 in the objects; show the decoded files as well so a
     // reviewer sees what the server reads.
     let data = rendered.auth_secret.data.clone().unwrap_or_default();
@@ -86,7 +80,7 @@ fn golden_text(rendered: &Rendered) -> String {
 
 fn assert_golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
+        .join("tests/operator/golden")
         .join(format!("{name}.yaml"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden");
@@ -206,7 +200,7 @@ fn golden_invalid_policy_is_left_out() {
     assert!(!yaml.contains("/usr/bin/curl"));
     // Its API keys are left out too.
     let keys = String::from_utf8(
-        rendered.auth_secret.data.clone().expect("data")[secrets::API_KEYS_KEY]
+        rendered.auth_secret.data.clone().expect("data")[contract::API_KEYS_FILE]
             .0
             .clone(),
     )
@@ -353,7 +347,7 @@ fn generated_secrets_are_kept_on_later_renders() {
     assert_eq!(first.auth_secret, second.auth_secret);
     let data = second.auth_secret.data.expect("data");
     assert_eq!(
-        data[secrets::ADMIN_PASSWORD_KEY].0,
+        data[contract::ADMIN_PASSWORD_FILE].0,
         fresh().admin_password.as_bytes()
     );
 }
@@ -372,8 +366,8 @@ fn rotation_annotation_adds_a_signing_key_and_keeps_the_old() {
         .into(),
     );
     let rotated = render_with(&rotated_orch, &[], &[], &existing, &other_fresh()).expect("rotated");
-    let keys: secrets::JwtKeySet = serde_json::from_slice(
-        &rotated.auth_secret.data.clone().expect("data")[secrets::JWT_KEYS_KEY].0,
+    let keys: contract::JwtKeySet = serde_json::from_slice(
+        &rotated.auth_secret.data.clone().expect("data")[contract::JWT_KEYS_FILE].0,
     )
     .expect("json");
     assert_eq!(keys.signing_kid, "k2");
@@ -623,4 +617,33 @@ fn documented_examples_are_accepted() {
             }
         }
     }
+}
+
+#[test]
+fn a_retained_volume_claim_has_no_owner_so_deleting_the_orchestrator_keeps_it() {
+    let owned = render_ok(&minimal(), &[], &[]);
+    let claim = owned.pvc.expect("pvc");
+    assert_eq!(
+        claim.metadata.owner_references.expect("owner")[0].kind,
+        "Orchestrator"
+    );
+    let retained = orchestrator(
+        "minimal",
+        json!({"storage": {"size": "5Gi", "retainOnDelete": true}}),
+    );
+    let rendered = render_ok(&retained, &[], &[]);
+    let claim = rendered.pvc.expect("pvc");
+    assert_eq!(claim.metadata.owner_references, None);
+    assert_eq!(claim.metadata.name.as_deref(), Some("minimal-data"));
+    // Everything else is still owned, and the Deployment still mounts the claim.
+    assert!(rendered.deployment.metadata.owner_references.is_some());
+    let volumes = serde_json::to_value(&rendered.deployment).expect("json")["spec"]["template"]
+        ["spec"]["volumes"]
+        .clone();
+    assert!(
+        volumes
+            .to_string()
+            .contains("\"claimName\":\"minimal-data\""),
+        "{volumes}"
+    );
 }

@@ -144,3 +144,18 @@ pub fn key_secrets() -> Vec<Secret> {
         secret("deploy-key", &[("token", DEPLOY_KEY)]),
     ]
 }
+
+/// A reflector store that has seen exactly `objects` in its initial list.
+pub fn store_of<K>(objects: impl IntoIterator<Item = K>) -> kube::runtime::reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    use kube::runtime::watcher::Event;
+    let (store, mut writer) = kube::runtime::reflector::store::<K>();
+    writer.apply_watcher_event(&Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    store
+}
