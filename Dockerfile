@@ -7,6 +7,12 @@
 #
 #   docker build -t ai-orchestrator .
 #   docker run -p 8001:8001 -v ai-data:/data ai-orchestrator
+#
+# Commands the server runs are confined by Landlock (no privilege needed; kernel >= 5.13).
+# The namespace layer (deny globs masked, private /proc) also needs unprivileged user
+# namespaces, which Docker's default seccomp profile refuses: add
+#   --security-opt seccomp=unconfined --security-opt systempaths=unconfined
+# to get it; /health reports which layers are active (docs/security.md).
 
 # --- dependency cache: cargo-chef turns the manifests into a recipe, so the dependencies
 # are rebuilt only when Cargo.toml/Cargo.lock change, not on every source edit.

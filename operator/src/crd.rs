@@ -563,6 +563,7 @@ impl AccessPolicySpec {
             cors: self.cors.clone(),
             rate_limits: self.rate_limits.clone(),
             examples: self.examples.clone(),
+            sandbox: Default::default(),
         }
     }
 }

@@ -86,6 +86,7 @@ pub fn default_policy() -> PolicyDocument {
     .collect();
     PolicyDocument {
         version: POLICY_VERSION,
+        sandbox: Default::default(),
         commands: CommandPolicy {
             allow,
             deny: Vec::new(),
@@ -96,7 +97,7 @@ pub fn default_policy() -> PolicyDocument {
             protected_paths: None,
         },
         paths: PathPolicy {
-            read: strings(&["/data", "/home", "/tmp", "/var/log"]),
+            read: strings(&["/var/log"]),
             write: Vec::new(),
             deny: strings(DEFAULT_DENY_GLOBS),
             max_read_bytes: Some(1024 * 1024),
@@ -120,7 +121,7 @@ pub fn default_policy() -> PolicyDocument {
                 "df -h",
                 "du -sh /var/log",
                 "grep -n error /var/log/syslog",
-                "ls -la /tmp",
+                "ls -la /var/log",
                 "ps aux",
                 "tail -n 100 /var/log/syslog",
                 "uname -a",

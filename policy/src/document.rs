@@ -33,6 +33,9 @@ pub struct PolicyDocument {
     /// Request budgets per client and route.
     #[serde(default)]
     pub rate_limits: RateLimitPolicy,
+    /// How the kernel confines every command that runs (Landlock, namespaces, limits).
+    #[serde(default, skip_serializing_if = "SandboxPolicy::is_empty")]
+    pub sandbox: SandboxPolicy,
     /// Command lines that must be allowed and must be denied; checked every
     /// time the policy is loaded, so the author's intent is tested.
     #[serde(default)]
@@ -231,4 +234,90 @@ pub struct PolicyExamples {
     pub allow: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<String>,
+}
+
+/// Kernel confinement of every command: what the process may touch, whatever
+/// its arguments said. The policy decides; this section says what the kernel
+/// enforces around that decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxPolicy {
+    /// Layers that must be active, or every command is refused (fail closed).
+    /// Default: `[landlock]`; namespaces are used whenever the host has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require: Option<Vec<SandboxLayer>>,
+    /// Whether confined commands may connect or listen on TCP. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<bool>,
+    /// Paths every program may read and execute besides the roots (system
+    /// binaries and libraries, loader cache, timezone, `/etc/passwd`, `/proc`, …).
+    /// Default: `DEFAULT_RUNTIME_READ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_read: Option<Vec<String>>,
+    /// Paths every program may write besides the write roots. Default: `/dev/null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_write: Option<Vec<String>>,
+    /// Environment variables passed on from the server's environment when set
+    /// (`PATH`, `HOME` and the git/python hardening variables are always set
+    /// by the server). Default: `LANG`, `LC_ALL`, `TERM`, `TZ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// Resource limits of every confined process.
+    #[serde(default, skip_serializing_if = "SandboxLimits::is_empty")]
+    pub limits: SandboxLimits,
+}
+
+impl SandboxPolicy {
+    pub fn is_empty(&self) -> bool {
+        self == &SandboxPolicy::default()
+    }
+}
+
+/// A confinement layer a policy can require.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum SandboxLayer {
+    /// Landlock: filesystem (and, with ABI 4+, TCP) access limited by the kernel.
+    Landlock,
+    /// User, mount and PID namespaces: deny globs masked, a private `/proc`.
+    Namespaces,
+}
+
+impl SandboxLayer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxLayer::Landlock => "landlock",
+            SandboxLayer::Namespaces => "namespaces",
+        }
+    }
+}
+
+/// `setrlimit` values of a confined process; unset means the built-in default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxLimits {
+    /// Processes (threads) of the user (`RLIMIT_NPROC`). Default 4096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_processes: Option<u64>,
+    /// Largest file a command may write (`RLIMIT_FSIZE`). Default: `paths.maxWriteBytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size_bytes: Option<u64>,
+    /// CPU time (`RLIMIT_CPU`). Default: the command's runtime limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu_seconds: Option<u64>,
+    /// Address space (`RLIMIT_AS`). Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_address_space_bytes: Option<u64>,
+    /// Entries looked at under the roots when masking deny globs; a command
+    /// whose roots hold more is refused rather than run unmasked. Default 200000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mask_scan_entries: Option<u64>,
+}
+
+impl SandboxLimits {
+    pub fn is_empty(&self) -> bool {
+        self == &SandboxLimits::default()
+    }
 }

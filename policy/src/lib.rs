@@ -1,7 +1,6 @@
 //! The ai-orchestrator policy: the document (what may run, which files may be
 //! touched, which origins may call, how fast), its validation, and the
-//! decisions the server makes with it. Pure except for path resolution and
-//! the `safe_write` helpers.
+//! decisions the server makes with it. Pure except for path resolution.
 
 mod command;
 pub mod contract;
@@ -16,7 +15,7 @@ mod paths;
 mod policy;
 mod profiles;
 mod rate;
-pub mod safe_write;
+mod sandbox;
 pub mod shell;
 mod validate;
 mod yaml;
@@ -30,8 +29,12 @@ pub use defaults::{DEFAULT_DENY_GLOBS, DEFAULT_PROGRAMS, default_policy};
 pub use document::*;
 pub use error::{PolicyError, ValidationError, ValidationErrors};
 pub use merge::merge;
-pub use paths::{Access, PathDecision, normalize};
+pub use paths::{Access, PathDecision, normalize, resolve};
 pub use policy::{DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_WRITE_BYTES, EXAMPLES_CWD, Policy};
 pub use profiles::{GIT_SAFE_CONFIG, GIT_SAFE_ENV, WRAPPERS, profiled_programs};
 pub use rate::{DEFAULT_RATE, DEFAULT_ROUTE_RATES, RateSpec, parse_period};
+pub use sandbox::{
+    DEFAULT_MAX_MASK_SCAN_ENTRIES, DEFAULT_MAX_PROCESSES, DEFAULT_REQUIRED_LAYERS,
+    DEFAULT_RUNTIME_READ, DEFAULT_RUNTIME_WRITE, DEFAULT_SANDBOX_ENV,
+};
 pub use yaml::{from_yaml, to_yaml};

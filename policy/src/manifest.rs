@@ -46,6 +46,8 @@ impl AccessPolicyRules {
             cors: self.cors.clone(),
             rate_limits: self.rate_limits.clone(),
             examples: self.examples.clone(),
+            // Confinement is the server's own setting, not an AccessPolicy's.
+            sandbox: Default::default(),
         }
     }
 }

@@ -223,6 +223,7 @@ pub fn merge(docs: &[PolicyDocument]) -> PolicyDocument {
             max_age_seconds: min_set(c().map(|c| c.max_age_seconds)),
         },
         rate_limits: merge_rate_limits(docs),
+        sandbox: crate::sandbox::merge(&docs.iter().map(|d| &d.sandbox).collect::<Vec<_>>()),
         examples: PolicyExamples {
             allow: union(docs.iter().map(|d| &d.examples.allow)),
             deny: union(docs.iter().map(|d| &d.examples.deny)),

@@ -196,6 +196,10 @@ impl PathRules {
         self.write.iter().map(|(_, r)| r.clone()).collect()
     }
 
+    pub(crate) fn read_roots(&self) -> Vec<PathBuf> {
+        self.read.iter().map(|(_, r)| r.clone()).collect()
+    }
+
     /// Index of the first deny glob matching the path or one of its ancestors
     /// (a denied directory denies everything inside it).
     fn denied_by(&self, path: &Path) -> Option<usize> {

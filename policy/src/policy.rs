@@ -212,9 +212,20 @@ impl Policy {
         &self.inner.proxies
     }
 
-    /// Resolved write roots, for creating missing parents only inside them.
-    pub(crate) fn write_roots(&self) -> Vec<std::path::PathBuf> {
+    /// Resolved write roots (read + write).
+    pub fn write_roots(&self) -> Vec<std::path::PathBuf> {
         self.inner.paths.write_roots()
+    }
+
+    /// Resolved read roots (read only).
+    pub fn read_roots(&self) -> Vec<std::path::PathBuf> {
+        self.inner.paths.read_roots()
+    }
+
+    /// The deny glob that matches `path` (or an ancestor) as written, without
+    /// resolving symlinks: what the sandbox masks under the roots.
+    pub fn deny_glob_for(&self, path: &Path) -> Option<String> {
+        self.inner.paths.deny_glob_for(path)
     }
 
     pub fn max_read_bytes(&self) -> u64 {

@@ -29,6 +29,7 @@ pub(crate) fn validate(doc: &PolicyDocument) -> ValidationErrors {
     paths(doc, &mut errors);
     cors(doc, &mut errors);
     rate_limits(doc, &mut errors);
+    crate::sandbox::validate(&doc.sandbox, &mut errors, absolute_paths);
     errors
 }
 

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::audit::{Audit, AuditEvent, Outcome};
 use crate::store::db::{Db, UserRow, now_ms};
+use crate::tools::Sandbox;
 
 /// The key set used without `jwt-keys.json`: `AI_JWT_SECRET_KEY`, else a
 /// generated key persisted in the data dir. `None` when the secrets dir has keys.
@@ -179,6 +180,34 @@ fn llm_services(settings: &Settings) -> anyhow::Result<LlmServices> {
     Ok(LlmServices { client, catalog })
 }
 
+/// Probes the confinement layers once and says which are active.
+async fn start_sandbox(settings: &Settings, policy: &policy::Policy) -> anyhow::Result<Sandbox> {
+    let exe = match &settings.sandbox_launcher {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe().context("cannot find the server's own executable")?,
+    };
+    let scratch = settings.sandbox_scratch_dir();
+    // Scratch homes of commands cut short by a previous stop.
+    let _ = std::fs::remove_dir_all(&scratch);
+    let simulate = settings.sandbox_simulate_missing.clone();
+    let own: Vec<std::path::PathBuf> = settings.own_paths().into_iter().map(|o| o.path).collect();
+    let sandbox =
+        tokio::task::spawn_blocking(move || Sandbox::probe(exe, simulate, scratch, own)).await?;
+    let report = sandbox.report(policy);
+    tracing::info!(
+        landlock_abi = ?report.landlock_abi,
+        landlock = %report.landlock,
+        namespaces = report.namespaces,
+        network = %report.network,
+        notes = ?report.notes,
+        "command confinement layers"
+    );
+    if let Some(reason) = sandbox.refusal(policy) {
+        tracing::warn!("{reason}");
+    }
+    Ok(sandbox)
+}
+
 /// Opens storage, bootstraps, loads the configuration; refuses to start on any error.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     if !crate::auth::jwt::is_supported(settings.jwt.algorithm) {
@@ -207,6 +236,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("cannot hash the stand-in password: {e}"))?
         .into();
     let llm = llm_services(&settings)?;
+    let sandbox = Arc::new(start_sandbox(&settings, &candidate.policy).await?);
     let snapshot = candidate.into_snapshot(1);
     let limiter = RateLimits::new(&snapshot.policy);
     let metrics = Metrics::new();
@@ -228,6 +258,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         hash_pool,
         dummy_hash,
         started_at: now_ms(),
+        sandbox,
     })
 }
 

@@ -17,7 +17,7 @@ pub(crate) mod llm;
 pub(crate) mod metrics;
 pub mod state;
 pub mod store;
-pub(crate) mod tools;
+pub mod tools;
 
 pub use app::{build_app, build_state};
 pub use config::Settings;

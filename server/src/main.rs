@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use ai_orchestrator::cli::{
     accounts, backup, exit as cli_exit, healthcheck, import_v3, policy as policy_cmd, serve,
 };
-use ai_orchestrator::config;
+use ai_orchestrator::{config, tools};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The confining launcher must stay single-threaded (a user namespace
+    // cannot be entered otherwise): dispatched before anything else starts.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == tools::sandbox::SUBCOMMAND) {
+        std::process::exit(tools::sandbox::launch::main(&args[2..]));
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {

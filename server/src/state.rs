@@ -16,6 +16,7 @@ use crate::llm::LlmServices;
 use crate::metrics::Metrics;
 use crate::store::audit::Audit;
 use crate::store::db::Db;
+use crate::tools::Sandbox;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +41,8 @@ pub struct AppState {
     /// users so that a wrong name costs the same time as a wrong password.
     pub dummy_hash: Arc<str>,
     pub started_at: i64,
+    /// The confining launcher and the layers it has on this host.
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl AppState {

@@ -57,6 +57,7 @@ fn document(spec: &AccessPolicySpec) -> PolicyDocument {
         cors: spec.cors.clone(),
         rate_limits: spec.rate_limits.clone(),
         examples: spec.examples.clone(),
+        sandbox: Default::default(),
     }
 }
 

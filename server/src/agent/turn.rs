@@ -115,7 +115,7 @@ impl AuditedTools<'_> {
 impl ToolRunner for AuditedTools<'_> {
     async fn run(&self, name: &str, arguments: &Value) -> Result<ToolOutcome, ToolError> {
         let policy = self.state.snapshot().policy.clone();
-        let result = tools::run(&policy, &self.granted, name, arguments).await;
+        let result = tools::run(&policy, &self.state.sandbox, &self.granted, name, arguments).await;
         self.audit(name, &result).await;
         result
     }

@@ -59,6 +59,11 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::cli::exit::Failure> {
             tracing::warn!(path = %path.display(), line, "a line of the env file could not be parsed and was skipped");
         }
     }
+    // Not dumpable: a process of the same user without CAP_SYS_PTRACE cannot
+    // read this one's memory or /proc/<pid>/environ (which holds the secrets).
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!("could not make the server non-dumpable: {e}");
+    }
     if !settings.auth_enabled {
         tracing::warn!(
             "AI_AUTH_ENABLED=false: every request acts as the admin; never expose this server"

@@ -4,7 +4,7 @@
 //! meaning. Files (the policy and the secrets directory) are read by
 //! [`crate::config::reload`], because they change while the server runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::bail;
@@ -208,6 +208,45 @@ impl PolicyOverrides {
     }
 }
 
+/// One of the server's own files or directories, by what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnPath {
+    pub what: &'static str,
+    /// Absolute, normalised, symlinks resolved where it exists.
+    pub path: PathBuf,
+}
+
+impl OwnPath {
+    pub fn new(what: &'static str, path: &Path) -> OwnPath {
+        let absolute = std::path::absolute(path)
+            .map(|a| policy::normalize(&a))
+            .unwrap_or_else(|_| path.to_path_buf());
+        let path = policy::resolve(&absolute).unwrap_or(absolute);
+        OwnPath { what, path }
+    }
+
+    pub fn is_binary(&self) -> bool {
+        self.what == "binary"
+    }
+}
+
+/// Layer names `AI_SANDBOX_SIMULATE_MISSING` accepts.
+const SIMULABLE_LAYERS: &[&str] = &["landlock", "namespaces"];
+
+fn simulate_missing(value: Option<String>) -> anyhow::Result<Vec<String>> {
+    let mut layers = Vec::new();
+    for name in value.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        if !SIMULABLE_LAYERS.contains(&name) {
+            bail!("AI_SANDBOX_SIMULATE_MISSING: unknown layer `{name}` (use landlock, namespaces)");
+        }
+        layers.push(name.to_string());
+    }
+    Ok(layers)
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// `AI_APP_NAME`: the service name `GET /` reports.
@@ -241,6 +280,10 @@ pub struct Settings {
     pub env_file: Option<(PathBuf, Vec<usize>)>,
     pub connections: ConnectionSettings,
     pub login_lockout: LockoutSettings,
+    /// Confinement layers to treat as missing (`AI_SANDBOX_SIMULATE_MISSING=landlock,namespaces`).
+    pub sandbox_simulate_missing: Vec<String>,
+    /// The binary that runs `sandbox-exec` (`AI_SANDBOX_LAUNCHER`); default: this server's own.
+    pub sandbox_launcher: Option<PathBuf>,
 }
 
 /// The standard protocols served beside the v3 routes (`AI_OPENAI_API_ENABLED`,
@@ -495,7 +538,43 @@ impl Settings {
             env_file: None,
             connections,
             login_lockout,
+            sandbox_simulate_missing: simulate_missing(get("AI_SANDBOX_SIMULATE_MISSING"))?,
+            sandbox_launcher: get("AI_SANDBOX_LAUNCHER").map(PathBuf::from),
         })
+    }
+
+    /// The server's own files, which no policy root may contain (nor lie
+    /// inside): the data directory (database, JWT secret, lock, scratch), the
+    /// database file wherever it is, uploads, the secrets and config
+    /// directories, the audit log and the binary.
+    pub fn own_paths(&self) -> Vec<OwnPath> {
+        let mut paths = vec![
+            OwnPath::new("data directory", &self.data_dir),
+            OwnPath::new("secrets directory", &self.secrets_dir),
+            OwnPath::new("config directory", &self.config_dir),
+            OwnPath::new("upload directory", &self.agent.upload_dir),
+            OwnPath::new("sandbox scratch directory", &self.sandbox_scratch_dir()),
+        ];
+        if let Some(file) = self.database_url.strip_prefix("sqlite://") {
+            let file = file.split('?').next().unwrap_or(file);
+            paths.push(OwnPath::new("database", Path::new(file)));
+        }
+        if let Some(log) = &self.audit_log_path {
+            paths.push(OwnPath::new("audit log", log));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            paths.push(OwnPath::new("binary", &exe));
+        }
+        if let Some(exe) = &self.sandbox_launcher {
+            paths.push(OwnPath::new("binary", exe));
+        }
+        paths
+    }
+
+    /// Where commands get their scratch `HOME`s: inside the data directory,
+    /// so outside every root.
+    pub fn sandbox_scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("sandbox")
     }
 
     pub fn policy_path(&self) -> PathBuf {

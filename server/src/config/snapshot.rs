@@ -64,6 +64,12 @@ fn load_policy(
             PolicySource::BuiltInDefault,
         ),
     };
+    super::reaches_own_files(&base, &settings.own_paths()).map_err(|e| {
+        ReloadError::Policy(match &inputs.policy {
+            Some(_) => format!("{} is refused: {e}", inputs.location.policy()),
+            None => format!("the built-in default policy cannot be used here: {e}"),
+        })
+    })?;
     if settings.overrides.is_empty() {
         let hash = base.hash().to_string();
         return Ok((base, source, hash));

@@ -1,10 +1,10 @@
 //! `execute_command`: run an allowed command line as argv, never through a
-//! shell. Every stage of an allowed pipeline runs in one new process group
-//! with a scrubbed environment, so that a timeout can kill the whole group,
-//! children included.
+//! shell. Every stage of an allowed pipeline runs confined by the kernel
+//! (through the `sandbox-exec` launcher), all in one new process group, so
+//! that a timeout can kill the whole group, children included.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -16,9 +16,10 @@ use tokio::task::JoinHandle;
 
 use super::ToolOutcome;
 use super::output::{Captured, read_capped};
+use super::sandbox::{Prepared, Sandbox};
 
-/// The only environment a command sees.
-const SAFE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The rule named when a command is refused because a required layer is missing.
+pub const SANDBOX_RULE: &str = "sandbox.require";
 
 /// How long to wait for output pipes after the group was killed; a process
 /// that left the group could otherwise hold them open forever.
@@ -44,7 +45,7 @@ pub struct CommandOutput {
     pub timed_out: bool,
 }
 
-pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
+pub async fn run(policy: &Policy, sandbox: &Sandbox, args: ExecuteArgs) -> ToolOutcome {
     let command = args.command;
     let cwd = args
         .cwd
@@ -73,11 +74,38 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
     if !decision.allowed {
         return ToolOutcome::refused(decision.rule, decision.reason, command);
     }
-    // The decision's final argv and environment: what the policy judged plus
-    // the server's additions (`sed --sandbox`, git's safety settings).
+    if let Some(reason) = sandbox.refusal(policy) {
+        return ToolOutcome::refused(SANDBOX_RULE, reason, command);
+    }
+    let prepared = {
+        let (policy, sandbox, cwd) = (policy.clone(), sandbox.clone(), place.resolved.clone());
+        let runtime = decision.max_runtime;
+        tokio::task::spawn_blocking(move || sandbox.prepare(&policy, &cwd, runtime)).await
+    };
+    let prepared = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(reason)) => {
+            return ToolOutcome::ran(
+                decision.rule,
+                decision.reason,
+                command,
+                json!({"error": format!("could not confine the command: {reason}")}),
+            );
+        }
+        Err(e) => {
+            return ToolOutcome::ran(
+                decision.rule,
+                decision.reason,
+                command,
+                json!({"error": format!("could not confine the command: {e}")}),
+            );
+        }
+    };
     let result = match run_stages(
+        &prepared,
+        // The decision's final argv and environment: what the policy judged plus
+        // the server's additions (`sed --sandbox`, git's safety settings).
         &decision.run,
-        &place.resolved,
         decision.max_runtime,
         decision.max_output_bytes,
     )
@@ -95,7 +123,8 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
         Err(e) => match missing_program(&decision.run) {
             Some(program) if e.kind() == std::io::ErrorKind::NotFound => json!({
                 "error": format!(
-                    "could not start the command: the program {program:?} is not installed (searched PATH={SAFE_PATH})"
+                    "could not start the command: the program {program:?} is not installed (searched PATH={})",
+                    super::sandbox::plan::SAFE_PATH
                 )
             }),
             _ => json!({"error": format!("could not start the command: {e}")}),
@@ -104,18 +133,18 @@ pub async fn run(policy: &Policy, args: ExecuteArgs) -> ToolOutcome {
     ToolOutcome::ran(decision.rule, decision.reason, command, result)
 }
 
-/// The first program of a pipeline that is not found where `spawn_stage` looks.
+/// The first program of a pipeline that is not found on the confined command's `PATH`.
 fn missing_program(stages: &[RunStage]) -> Option<String> {
     stages
         .iter()
         .filter_map(|stage| stage.argv.first())
         .find_map(|program| {
             let found = if program.contains('/') {
-                Path::new(program).is_file()
+                std::path::Path::new(program).is_file()
             } else {
-                SAFE_PATH
+                super::sandbox::plan::SAFE_PATH
                     .split(':')
-                    .any(|dir| Path::new(dir).join(program).is_file())
+                    .any(|dir| std::path::Path::new(dir).join(program).is_file())
             };
             (!found).then(|| program.clone())
         })
@@ -134,10 +163,11 @@ pub fn default_cwd(policy: &Policy) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// Runs the stages connected stdout → stdin, all in one process group.
+/// Runs the stages connected stdout → stdin, each through the launcher, all
+/// in one process group.
 pub async fn run_stages(
+    prepared: &Prepared,
     stages: &[RunStage],
-    cwd: &Path,
     timeout: Duration,
     cap: u64,
 ) -> std::io::Result<CommandOutput> {
@@ -148,8 +178,9 @@ pub async fn run_stages(
     let mut guard = None;
     for (index, stage) in stages.iter().enumerate() {
         let spawned = spawn_stage(
+            prepared,
+            index,
             stage,
-            cwd,
             next_stdin.take().unwrap_or_else(Stdio::null),
             group,
         );
@@ -241,19 +272,22 @@ pub async fn run_stages(
     })
 }
 
-fn spawn_stage(stage: &RunStage, cwd: &Path, stdin: Stdio, group: i32) -> std::io::Result<Child> {
-    let (program, args) = stage
-        .argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
-    Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", SAFE_PATH)
-        .env("LANG", "C.UTF-8")
-        .env("HOME", cwd)
-        .envs(&stage.env)
+fn spawn_stage(
+    prepared: &Prepared,
+    index: usize,
+    stage: &RunStage,
+    stdin: Stdio,
+    group: i32,
+) -> std::io::Result<Child> {
+    if stage.argv.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        ));
+    }
+    let mut command: Command = prepared.command(index, stage)?;
+    command
+        .current_dir("/")
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -305,13 +339,6 @@ async fn drain(reader: JoinHandle<Captured>) -> Captured {
 mod tests {
     use super::*;
 
-    fn argv(words: &[&str]) -> RunStage {
-        RunStage {
-            argv: words.iter().map(|w| w.to_string()).collect(),
-            env: Default::default(),
-        }
-    }
-
     #[test]
     fn default_working_directory_is_the_first_root_that_exists() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -322,190 +349,5 @@ mod tests {
         );
         let policy = Policy::from_yaml(&yaml).expect("policy");
         assert_eq!(default_cwd(&policy), existing);
-    }
-
-    #[tokio::test]
-    async fn runs_argv_without_a_shell_and_with_a_scrubbed_environment() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // `$HOME` and `;` reach the program literally: nothing expands them.
-        let out = run_stages(
-            &[argv(&["echo", "$HOME;", "x"])],
-            dir.path(),
-            Duration::from_secs(10),
-            1024,
-        )
-        .await
-        .expect("ran");
-        assert_eq!(out.stdout, "$HOME; x\n");
-        assert_eq!(out.exit_code, Some(0));
-        let env = run_stages(&[argv(&["env"])], dir.path(), Duration::from_secs(10), 4096)
-            .await
-            .expect("ran");
-        let mut names: Vec<&str> = env
-            .stdout
-            .lines()
-            .filter_map(|l| l.split('=').next())
-            .collect();
-        names.sort_unstable();
-        assert_eq!(names, ["HOME", "LANG", "PATH"], "{}", env.stdout);
-    }
-
-    #[tokio::test]
-    async fn the_environment_a_decision_adds_reaches_the_command() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut stage = argv(&["env"]);
-        stage.env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
-        let out = run_stages(&[stage], dir.path(), Duration::from_secs(10), 4096)
-            .await
-            .expect("ran");
-        assert!(
-            out.stdout.lines().any(|l| l == "GIT_TERMINAL_PROMPT=0"),
-            "{}",
-            out.stdout
-        );
-    }
-
-    #[tokio::test]
-    async fn pipeline_stages_are_connected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_stages(
-            &[
-                argv(&["printf", "b\\na\\nc\\n"]),
-                argv(&["sort"]),
-                argv(&["head", "-n", "2"]),
-            ],
-            dir.path(),
-            Duration::from_secs(10),
-            1024,
-        )
-        .await
-        .expect("ran");
-        assert_eq!(out.stdout, "a\nb\n");
-    }
-
-    #[test]
-    fn a_missing_program_is_named() {
-        assert_eq!(
-            missing_program(&[argv(&["ls"]), argv(&["no-such-program-x"])]),
-            Some("no-such-program-x".into())
-        );
-        assert_eq!(missing_program(&[argv(&["ls"])]), None);
-    }
-
-    #[tokio::test]
-    async fn exit_code_and_stderr_come_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_stages(
-            &[argv(&["ls", "/no/such/path"])],
-            dir.path(),
-            Duration::from_secs(10),
-            1024,
-        )
-        .await
-        .expect("ran");
-        assert_ne!(out.exit_code, Some(0));
-        assert!(out.stderr.contains("No such file"), "{}", out.stderr);
-        assert!(!out.timed_out);
-    }
-
-    #[tokio::test]
-    async fn output_over_the_cap_is_cut_and_marked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_stages(
-            &[argv(&["seq", "1", "100000"])],
-            dir.path(),
-            Duration::from_secs(10),
-            1000,
-        )
-        .await
-        .expect("ran");
-        assert!(out.stdout.starts_with("1\n2\n3\n"));
-        let full_len: usize = (1..=100000).map(|n: u32| n.to_string().len() + 1).sum();
-        assert!(
-            out.stdout
-                .ends_with(&format!("[truncated: {} bytes omitted]", full_len - 1000)),
-            "{}",
-            &out.stdout[900..]
-        );
-    }
-
-    /// Whether `pid` is gone (or a zombie) within a few seconds: SIGKILL is
-    /// asynchronous, and an orphan is reaped by whoever adopts it.
-    async fn gone(pid: i32) -> bool {
-        for _ in 0..100 {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if stat.is_empty() || stat.contains(") Z ") {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
-    }
-
-    fn read_pid(path: &Path) -> i32 {
-        std::fs::read_to_string(path)
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("a pid")
-    }
-
-    #[tokio::test]
-    async fn a_timeout_kills_the_group_including_children() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let marker = dir.path().join("child.pid");
-        // The shell forks a background child, records its pid, then waits.
-        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
-        let out = run_stages(
-            &[argv(&["sh", "-c", &script])],
-            dir.path(),
-            Duration::from_millis(500),
-            1024,
-        )
-        .await
-        .expect("ran");
-        assert!(out.timed_out);
-        assert_eq!(out.signal, Some(9));
-        let pid = read_pid(&marker);
-        assert!(
-            gone(pid).await,
-            "background child {pid} survived the timeout"
-        );
-    }
-
-    #[tokio::test]
-    async fn background_processes_that_outlive_the_command_are_killed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let marker = dir.path().join("bg.pid");
-        // The child detaches its output and is not waited for: the command itself ends at once.
-        let script = format!("sleep 30 >/dev/null 2>&1 & echo $! > {}", marker.display());
-        let out = run_stages(
-            &[argv(&["sh", "-c", &script])],
-            dir.path(),
-            Duration::from_secs(20),
-            1024,
-        )
-        .await
-        .expect("ran");
-        assert!(!out.timed_out);
-        assert_eq!(out.exit_code, Some(0));
-        let pid = read_pid(&marker);
-        assert!(
-            gone(pid).await,
-            "background process {pid} survived the command"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_program_that_does_not_exist_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let err = run_stages(
-            &[argv(&["no-such-program-xyz"])],
-            dir.path(),
-            Duration::from_secs(5),
-            1024,
-        )
-        .await;
-        assert!(err.is_err());
     }
 }

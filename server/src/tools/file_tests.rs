@@ -40,7 +40,9 @@ fn fixture() -> Fixture {
 }
 
 async fn call(f: &Fixture, tool: &str, args: Value) -> ToolOutcome {
-    run(&f.policy, &ALL, tool, &args).await.expect("judged")
+    run(&f.policy, sandbox(), &ALL, tool, &args)
+        .await
+        .expect("judged")
 }
 
 fn p(path: &Path) -> String {
@@ -225,6 +227,33 @@ async fn search_files_matches_names_and_text_and_skips_denied_paths() {
     )
     .await;
     assert!(!outside.allowed);
+}
+
+/// The launcher: the package's binary beside this test executable's `deps/`
+/// (cargo builds it for the package's integration tests).
+fn sandbox() -> &'static super::Sandbox {
+    static SANDBOX: std::sync::OnceLock<super::Sandbox> = std::sync::OnceLock::new();
+    SANDBOX.get_or_init(probe_sandbox)
+}
+
+fn probe_sandbox() -> super::Sandbox {
+    let exe = std::env::current_exe().expect("test executable");
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("ai-orchestrator"))
+        .expect("target directory");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the binary (cargo build -p ai-orchestrator) before the unit tests",
+        binary.display()
+    );
+    super::Sandbox::probe(
+        binary,
+        Vec::new(),
+        std::env::temp_dir().join("ai-orchestrator-unit-scratch"),
+        Vec::new(),
+    )
 }
 
 #[tokio::test]

@@ -1,11 +1,11 @@
 //! `read_file`, `write_file` and `list_directory`. The decision comes first
 //! (so the audit row names its rule); the I/O goes through the policy crate's
-//! `safe_write`, which re-checks at the moment of opening.
+//! `confined_fs`, which re-checks at the moment of opening.
 
 use std::io::Read;
 use std::path::Path;
 
-use policy::safe_write::{self, SafeWriteError};
+use super::confined_fs::{self as safe_write, SafeWriteError};
 use policy::{Access, PathDecision, Policy};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -3,12 +3,14 @@
 //! the rule and reason that decided it, so the caller can audit it and tell
 //! the model why.
 
+mod confined_fs;
 mod execute;
 #[cfg(test)]
 mod file_tests;
 mod files;
 mod glob;
 mod output;
+pub mod sandbox;
 mod search;
 
 use policy::Policy;
@@ -17,7 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use execute::default_cwd;
+pub use execute::{CommandOutput, SANDBOX_RULE, default_cwd, run_stages};
+pub use sandbox::Sandbox;
 
 /// A tool as the LLM and the `/tools` listing see it.
 #[derive(Debug)]
@@ -199,6 +202,7 @@ pub const SCOPE_RULE: &str = "scope";
 /// scopes the caller holds (admin callers pass all three).
 pub async fn run(
     policy: &Policy,
+    sandbox: &Sandbox,
     granted: &[Scope],
     name: &str,
     arguments: &Value,
@@ -221,7 +225,7 @@ pub async fn run(
         ));
     }
     match spec.name {
-        "execute_command" => Ok(execute::run(policy, parse(spec, arguments)?).await),
+        "execute_command" => Ok(execute::run(policy, sandbox, parse(spec, arguments)?).await),
         "read_file" => blocking(policy, parse(spec, arguments)?, files::read_file).await,
         "write_file" => blocking(policy, parse(spec, arguments)?, files::write_file).await,
         "list_directory" => blocking(policy, parse(spec, arguments)?, files::list_directory).await,
@@ -267,6 +271,17 @@ async fn blocking<A: Send + 'static>(
     }
 }
 
+/// A sandbox whose launcher does not exist: every command is refused.
+#[cfg(test)]
+pub(crate) fn no_sandbox() -> Sandbox {
+    Sandbox::probe(
+        "/nonexistent/ai-orchestrator".into(),
+        Vec::new(),
+        std::env::temp_dir().join("ai-orchestrator-unit-scratch"),
+        Vec::new(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,19 +313,33 @@ mod tests {
         let policy = Policy::default_policy();
         let all = [Scope::Read, Scope::Write, Scope::Execute];
         assert_eq!(
-            run(&policy, &all, "rm", &json!({})).await.err(),
+            run(&policy, &no_sandbox(), &all, "rm", &json!({}))
+                .await
+                .err(),
             Some(ToolError::UnknownTool("rm".into()))
         );
-        let err = run(&policy, &all, "read_file", &json!({"file": "/etc/hosts"}))
-            .await
-            .err();
+        let err = run(
+            &policy,
+            &no_sandbox(),
+            &all,
+            "read_file",
+            &json!({"file": "/etc/hosts"}),
+        )
+        .await
+        .err();
         assert!(
             matches!(err, Some(ToolError::BadArguments { .. })),
             "{err:?}"
         );
-        let err = run(&policy, &all, "read_file", &json!("{not json"))
-            .await
-            .err();
+        let err = run(
+            &policy,
+            &no_sandbox(),
+            &all,
+            "read_file",
+            &json!("{not json"),
+        )
+        .await
+        .err();
         assert!(
             matches!(err, Some(ToolError::BadArguments { .. })),
             "{err:?}"
@@ -322,6 +351,7 @@ mod tests {
         let policy = Policy::default_policy();
         let outcome = run(
             &policy,
+            &no_sandbox(),
             &[Scope::Read],
             "execute_command",
             &json!({"command": "ls"}),

@@ -4,7 +4,9 @@
 
 use std::io::Read;
 
-use policy::{Access, Policy, safe_write};
+use policy::{Access, Policy};
+
+use super::confined_fs as safe_write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

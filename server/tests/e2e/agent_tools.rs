@@ -177,14 +177,29 @@ async fn a_tool_needs_its_own_scope_and_api_keys_work() {
     assert_eq!(body["result"]["exit_code"], 0);
 }
 
+/// Live (not zombie) host processes whose command line is exactly `cmdline`.
+fn live_pids_running(cmdline: &[u8]) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            !stat.is_empty()
+                && !stat.contains(") Z ")
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == cmdline)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_command_that_outruns_its_timeout_is_killed_with_its_children() {
     let stub = LlmStub::start(vec![]).await;
-    let pid_dir = tempfile::tempdir().expect("tempdir");
-    let pid_file = pid_dir.path().join("child.pid");
-    // A shell that forks a long-lived child and waits for it; only this exact line may run.
-    let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
-    let line = format!("sh -c '{script}'");
+    // The child's pid inside the command's PID namespace means nothing here:
+    // it is found by its unique command line instead.
+    let line = "sh -c 'sleep 60.25 & wait'".to_string();
     let allow_sh = format!(
         "    - program: sh\n      allowInline: [\"{}\"]\n",
         line.replace('"', "\\\"")
@@ -204,25 +219,16 @@ async fn a_command_that_outruns_its_timeout_is_killed_with_its_children() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["timed_out"], true, "{body}");
     assert_eq!(body["result"]["signal"], 9);
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
     // SIGKILL was sent to the group before the answer; wait for the kernel to finish it.
     let mut dead = false;
     for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.contains(") Z ") {
+        if live_pids_running(b"sleep\x0060.25\x00").is_empty() {
             dead = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        dead,
-        "the forked child {pid} outlived the command's timeout"
-    );
+    assert!(dead, "the forked child outlived the command's timeout");
 
     // Any other inline script is refused.
     let (status, body) = tool(

@@ -15,7 +15,7 @@ commands:
   allow:
     - program: cat
 paths:
-  read: [/tmp]
+  read: [/var/tmp]
   deny: [/etc/shadow]
 rateLimits:
   enabled: false
@@ -379,13 +379,13 @@ async fn the_dry_run_answers_as_the_cli_does_for_admins_only_and_is_audited() {
             "POST",
             "/api/policy/check",
             Some(&admin),
-            json!({"command": "cat /etc/shadow", "cwd": "/tmp"}),
+            json!({"command": "cat /etc/shadow", "cwd": "/var/tmp"}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let policy_file = app.dir.path().join("config/policy.yaml");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
-        .args(["policy", "check", "--cwd", "/tmp", "--policy"])
+        .args(["policy", "check", "--cwd", "/var/tmp", "--policy"])
         .arg(&policy_file)
         .args(["--command", "cat /etc/shadow"])
         .output()
@@ -400,7 +400,7 @@ async fn the_dry_run_answers_as_the_cli_does_for_admins_only_and_is_audited() {
             "POST",
             "/api/policy/check",
             Some(&admin),
-            json!({"read": "/tmp"}),
+            json!({"read": "/var/tmp"}),
         )
         .await;
     assert_eq!(path.json()["allowed"], true);
@@ -409,12 +409,12 @@ async fn the_dry_run_answers_as_the_cli_does_for_admins_only_and_is_audited() {
     for (bad, status) in [
         (json!({}), StatusCode::BAD_REQUEST),
         (
-            json!({"command": "ls", "read": "/tmp"}),
+            json!({"command": "ls", "read": "/var/tmp"}),
             StatusCode::BAD_REQUEST,
         ),
         (json!({"read": "relative/path"}), StatusCode::BAD_REQUEST),
         (
-            json!({"read": "/tmp", "cwd": "/tmp"}),
+            json!({"read": "/var/tmp", "cwd": "/var/tmp"}),
             StatusCode::BAD_REQUEST,
         ),
         (

@@ -28,6 +28,8 @@ mod postgres_e2e;
 mod profiles_e2e;
 mod reload;
 mod routes;
+mod sandbox;
+mod sandbox_exec;
 mod storage;
 mod upgrade;
 mod v3_routes;

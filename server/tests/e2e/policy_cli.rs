@@ -31,9 +31,9 @@ fn allowed_command_exits_0_with_the_decision() {
         "policy",
         "check",
         "--command",
-        "ls -la /tmp",
+        "ls -la /var/log",
         "--cwd",
-        "/tmp",
+        "/var/log",
     ]);
     assert_eq!(
         out.status.code(),
@@ -43,7 +43,7 @@ fn allowed_command_exits_0_with_the_decision() {
     );
     let d = json(&out);
     assert_eq!(d["allowed"], true);
-    assert_eq!(d["argv"], serde_json::json!(["ls", "-la", "/tmp"]));
+    assert_eq!(d["argv"], serde_json::json!(["ls", "-la", "/var/log"]));
     assert!(d["rule"].as_str().unwrap_or_default().contains("(ls)"));
 }
 

@@ -22,7 +22,7 @@ const CONFIGMAP: &str = "orch-policy";
 const SECRET: &str = "orch-auth";
 
 fn policy(programs: &[&str]) -> String {
-    let mut text = String::from("version: 1\npaths:\n  read: [\"/tmp\"]\ncommands:\n  allow:\n");
+    let mut text = String::from("version: 1\npaths:\n  read: [\"/usr\"]\ncommands:\n  allow:\n");
     for program in programs {
         text.push_str(&format!("    - program: {program}\n"));
     }
@@ -149,7 +149,7 @@ impl Server {
         let request = self
             .http
             .post(format!("{}/api/tools/execute_command", self.url))
-            .json(&json!({"command": command, "cwd": "/tmp"}));
+            .json(&json!({"command": command, "cwd": "/usr"}));
         let request = if api_key {
             request.header("X-API-Key", API_KEY)
         } else {

@@ -43,6 +43,8 @@ pub struct Health {
     /// `kubernetes` while the API source follows the ConfigMap and Secret, else `file`.
     pub config_source: String,
     pub policy: PolicyStatus,
+    /// Which kernel layers confine commands (Landlock ABI, namespaces, network).
+    pub sandbox: crate::tools::sandbox::LayerReport,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -57,6 +59,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let snapshot = state.snapshot();
     let status = state.reload_status();
     Json(Health {
+        sandbox: state.sandbox.report(&snapshot.policy),
         status: "healthy".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         auth_enabled: state.settings.auth_enabled,

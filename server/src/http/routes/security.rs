@@ -56,6 +56,7 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
         "policy_source": snapshot.policy_source,
         "loaded_at": rfc3339(snapshot.loaded_at),
         "policy": snapshot.policy.document(),
+        "sandbox": state.sandbox.report(&snapshot.policy),
         "cors": snapshot.policy.cors(),
         "rate_limits": {
             "enabled": snapshot.policy.rate_limits_enabled(),

@@ -10,17 +10,18 @@ use serde_json::Value;
 
 use crate::support::{Dirs, ServerBuilder, TestServer};
 
-/// `data/` (readable) and `out/` (writable) under `dir`, created when missing.
+/// `files/` (readable) and `out/` (writable) under `dir`, created when missing;
+/// beside the server's own `data/`, never containing it.
 pub fn roots(dir: &Path) -> (PathBuf, PathBuf) {
     let base = dir.canonicalize().expect("canonical temp dir");
-    let data = base.join("data");
+    let data = base.join("files");
     let out = base.join("out");
     std::fs::create_dir_all(&data).expect("mkdir data");
     std::fs::create_dir_all(&out).expect("mkdir out");
     (data, out)
 }
 
-/// A policy with `data/` readable, `out/` writable, rate limits off, and
+/// A policy with `files/` readable, `out/` writable, rate limits off, and
 /// `extra_commands` (YAML items under `commands.allow`) besides ls, cat,
 /// echo and seq; `limits` adds lines under `commands`.
 pub fn policy_yaml(dir: &Path, extra_commands: &str, limits: &str) -> String {

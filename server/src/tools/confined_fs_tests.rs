@@ -1,13 +1,54 @@
 //! Writes and reads re-checked at the moment they happen.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::PathBuf;
 
-use common::fixture;
-use policy::Access;
-use policy::safe_write::{SafeWriteError, open_read, write_atomic};
+use policy::{Access, Policy};
+
+use super::{SafeWriteError, open_read, write_atomic};
+
+/// A policy over a temporary tree: `data/` readable, `work/` writable,
+/// `outside/` neither, with symlinks between them.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    work: PathBuf,
+    outside: PathBuf,
+    policy: Policy,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = fs::canonicalize(dir.path()).expect("canonical tempdir");
+    let (data, work, outside) = (root.join("data"), root.join("work"), root.join("outside"));
+    for d in [&data, &work, &outside, &data.join("sub")] {
+        fs::create_dir_all(d).expect("mkdir");
+    }
+    fs::write(data.join("a.txt"), "alpha\n").expect("write");
+    fs::write(data.join(".env"), "SECRET=1\n").expect("write");
+    fs::write(data.join("sub/notes.txt"), "notes\n").expect("write");
+    fs::write(work.join("existing.txt"), "old\n").expect("write");
+    fs::write(outside.join("secret.txt"), "secret\n").expect("write");
+    symlink("/etc", data.join("link-etc")).expect("symlink");
+    symlink(outside.join("secret.txt"), data.join("link-secret")).expect("symlink");
+    symlink(data.join("a.txt"), data.join("link-inside")).expect("symlink");
+    symlink(&outside, work.join("link-out")).expect("symlink");
+    symlink(root.join("nowhere"), work.join("dangling")).expect("symlink");
+    let yaml = format!(
+        "version: 1\npaths:\n  read: [\"{}\"]\n  write: [\"{}\"]\n  deny: [\"**/.env\", \"**/.ssh/**\", \"**/id_rsa*\", \"/etc/shadow\", \"/root/**\"]\n",
+        data.display(),
+        work.display()
+    );
+    let policy = Policy::from_yaml(&yaml).expect("fixture policy");
+    Fixture {
+        _dir: dir,
+        data,
+        work,
+        outside,
+        policy,
+    }
+}
 
 #[test]
 fn writes_atomically_inside_a_write_root() {

@@ -1,4 +1,4 @@
-//! File access re-checked at the moment it happens.
+//! File access of the file tools, re-checked at the moment it happens.
 //!
 //! A decision made earlier can be outrun: a symlink swapped in after it would
 //! send a write elsewhere. These helpers decide again, then walk to the
@@ -15,8 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::paths::{Access, normalize};
-use crate::policy::Policy;
+use policy::{Access, Policy, normalize};
 
 /// Why a safe read or write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -268,3 +267,7 @@ mod tests {
         assert!(write_root.join("a/b").is_dir());
     }
 }
+
+#[cfg(test)]
+#[path = "confined_fs_tests.rs"]
+mod policy_tests;
