@@ -543,16 +543,17 @@ impl Settings {
         })
     }
 
-    /// The server's own files, which no policy root may contain (nor lie
-    /// inside): the data directory (database, JWT secret, lock, scratch), the
-    /// database file wherever it is, uploads, the secrets and config
-    /// directories, the audit log and the binary.
+    /// The server's own files, which no policy root may contain: the data
+    /// directory (database, JWT secret, lock, scratch), the database file
+    /// wherever it is, the secrets and config directories, the audit log and
+    /// the binary. Uploads are not among them: they are the users' files,
+    /// reachable exactly where the policy's roots say (uploads are on only
+    /// when the upload directory is a write root).
     pub fn own_paths(&self) -> Vec<OwnPath> {
         let mut paths = vec![
             OwnPath::new("data directory", &self.data_dir),
             OwnPath::new("secrets directory", &self.secrets_dir),
             OwnPath::new("config directory", &self.config_dir),
-            OwnPath::new("upload directory", &self.agent.upload_dir),
             OwnPath::new("sandbox scratch directory", &self.sandbox_scratch_dir()),
         ];
         if let Some(file) = self.database_url.strip_prefix("sqlite://") {

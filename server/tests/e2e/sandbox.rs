@@ -91,9 +91,18 @@ async fn secrets_stay_hidden(simulate: &str) {
     .await;
     let cwd = server.data_root();
     let pid = server.server.pid();
+    // The policy refuses `ps e` (other processes' environment) on its own...
+    let (status, body) = tool(
+        &server,
+        "execute_command",
+        json!({"command": "ps axeww -o pid,args", "cwd": cwd.display().to_string()}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // ...and the kernel keeps the environment out of reach of what it allows.
     let mut seen = String::new();
     for command in [
-        "ps axeww -o pid,args".to_string(),
+        "ps axww -o pid,args".to_string(),
         format!("cat /proc/{pid}/environ"),
         format!("cat /proc/{pid}/cmdline"),
         "ls /proc".to_string(),
@@ -101,7 +110,7 @@ async fn secrets_stay_hidden(simulate: &str) {
         let result = exec(&server, &command, &cwd).await;
         seen.push_str(&text(&result));
     }
-    assert!(seen.contains("ps axeww"), "ps did not run: {seen}");
+    assert!(seen.contains("ps axww"), "ps did not run: {seen}");
     for secret in [JWT_SECRET, ADMIN_PASSWORD] {
         assert!(
             !seen.contains(secret),

@@ -165,7 +165,7 @@ async fn uploads_are_off_unless_the_upload_dir_is_a_write_root() {
     let server = ServerBuilder::default().policy(None).start().await;
     let admin = server.admin().await;
     let (status, body) = upload(&server, &admin, "a.txt", b"hello", &[]).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert!(
         body["detail"]
             .as_str()

@@ -72,7 +72,7 @@ fn check_enabled(state: &AppState, dir: &Path) -> ApiResult<()> {
     if decision.allowed {
         return Ok(());
     }
-    Err(ApiError::Unavailable(format!(
+    Err(ApiError::Forbidden(format!(
         "uploads are disabled on this server: the upload directory {} (AI_UPLOAD_DIR) is not writable under the policy ({}); \
          add it to paths.write to turn uploads on",
         dir.display(),
@@ -134,10 +134,9 @@ async fn receive_file(
     params(("conversation_id" = Option<String>, Query)),
     responses((status = 201, body = Upload, description = "stored; listed in its conversation"),
         (status = 400, description = "not a multipart form, or no `file` field"),
-        (status = 403, description = "the policy refuses the file's name (a deny glob)"),
+        (status = 403, description = "the policy refuses the file's name (a deny glob), or uploads are disabled: the upload directory is not a write root of the policy"),
         (status = 404, description = "no such conversation (or not yours)"),
-        (status = 413, description = "larger than AI_MAX_UPLOAD_SIZE"),
-        (status = 503, description = "uploads are disabled: the upload directory is not a write root of the policy")),
+        (status = 413, description = "larger than AI_MAX_UPLOAD_SIZE")),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -155,13 +154,14 @@ pub async fn upload(
     if declared.is_some_and(|len| len > max.saturating_add(FORM_OVERHEAD)) {
         return Err(too_large(max));
     }
-    let dir = state.settings.agent.upload_dir.clone();
-    check_enabled(&state, &dir)?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected a multipart/form-data body with a `file` field: {e}"
         ))
     })?;
+    // Before anything is written: the policy decides whether uploads are on.
+    let dir = state.settings.agent.upload_dir.clone();
+    check_enabled(&state, &dir)?;
 
     let id = uploads::new_id();
     let mut conversation_id = query.get("conversation_id").cloned();
