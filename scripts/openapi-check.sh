@@ -51,8 +51,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$LLM_URL" ] || { echo "the scripted model server did not start"; exit 1; }
-# No rate limits: the run is thousands of requests from one client.
-printf 'version: 1\nrateLimits:\n  enabled: false\n' > "$WORK/config/policy.yaml"
+# No rate limits: the run is thousands of requests from one client. The upload directory is a
+# write root, so POST /api/upload is exercised with uploads on.
+printf 'version: 1\npaths:\n  write: ["%s"]\nrateLimits:\n  enabled: false\n' "$WORK/data/uploads" \
+  > "$WORK/config/policy.yaml"
 PASSWORD="Adm1n-OpenAPI-Passw0rd-Q7"
 AI_ADMIN_PASSWORD="$PASSWORD" AI_JWT_SECRET_KEY="openapi-check-jwt-secret-0123456789-abcdef" \
 AI_LOG_LEVEL=warn AI_OLLAMA_URL="$LLM_URL" AI_LLM_TIMEOUT=5 \
