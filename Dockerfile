@@ -36,6 +36,7 @@ COPY server server
 COPY operator operator
 RUN cargo build --release --locked -p ai-orchestrator -p ai-orchestrator-operator \
     && install -D -m 0755 target/release/ai-orchestrator /out/ai-orchestrator \
+    && install -D -m 0755 target/release/ai-orchestrator-sandbox /out/ai-orchestrator-sandbox \
     && install -D -m 0755 target/release/ai-orchestrator-operator /out/ai-orchestrator-operator
 
 # --- runtime: glibc of the same Debian release as the builder, CA roots, and the programs
@@ -56,7 +57,7 @@ RUN apt-get update \
        --shell /usr/sbin/nologin orchestrator \
     && mkdir -p /data/workspace /etc/ai-orchestrator /var/run/secrets/ai-orchestrator \
     && chown -R 10001:10001 /data
-COPY --from=builder /out/ai-orchestrator /out/ai-orchestrator-operator /usr/local/bin/
+COPY --from=builder /out/ai-orchestrator /out/ai-orchestrator-sandbox /out/ai-orchestrator-operator /usr/local/bin/
 
 ENV AI_HOST=0.0.0.0 \
     AI_PORT=8001 \

@@ -1,6 +1,7 @@
 //! What confinement costs per command: `true` and `ls` spawned directly (as
-//! before the launcher) and through `sandbox-exec` (Landlock + namespaces,
-//! and Landlock alone), median and p99 over many runs.
+//! before the launcher) and through the launcher `ai-orchestrator-sandbox`
+//! (Landlock + namespaces, and Landlock alone) and the server binary's own
+//! `sandbox-exec` (both layers), median and p99 over many runs.
 //!
 //! `cargo bench -p ai-orchestrator --bench sandbox`
 
@@ -73,7 +74,7 @@ fn main() {
         work.display()
     );
     let policy = Policy::from_yaml(&yaml).expect("policy");
-    let exe = env!("CARGO_BIN_EXE_ai-orchestrator");
+    let exe = env!("CARGO_BIN_EXE_ai-orchestrator-sandbox");
     let full = Sandbox::probe(
         exe.into(),
         Vec::new(),
@@ -86,6 +87,14 @@ fn main() {
         dir.path().join("scratch"),
         Vec::new(),
     );
+    // The server's own binary as the launcher (`sandbox-exec`), where the
+    // small one is not installed.
+    let server_exe = Sandbox::probe(
+        env!("CARGO_BIN_EXE_ai-orchestrator").into(),
+        Vec::new(),
+        dir.path().join("scratch"),
+        Vec::new(),
+    );
     println!("layers: {:?}", full.available());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
@@ -94,14 +103,17 @@ fn main() {
             let mut plain = Vec::with_capacity(RUNS);
             let mut ns = Vec::with_capacity(RUNS);
             let mut ll = Vec::with_capacity(RUNS);
+            let mut big = Vec::with_capacity(RUNS);
             for _ in 0..RUNS {
                 plain.push(direct(&argv, &work).await);
                 ns.push(confined(&full, &policy, &argv, &work).await);
                 ll.push(confined(&landlock_only, &policy, &argv, &work).await);
+                big.push(confined(&server_exe, &policy, &argv, &work).await);
             }
             let (pm, p99) = stats(plain);
             let (nm, n99) = stats(ns);
             let (lm, l99) = stats(ll);
+            let (bm, b99) = stats(big);
             println!("{name:>8} unconfined                 median {pm:6.2} ms  p99 {p99:6.2} ms");
             println!(
                 "{name:>8} landlock + namespaces      median {nm:6.2} ms  p99 {n99:6.2} ms  (+{:.2} ms median)",
@@ -110,6 +122,10 @@ fn main() {
             println!(
                 "{name:>8} landlock only              median {lm:6.2} ms  p99 {l99:6.2} ms  (+{:.2} ms median)",
                 lm - pm
+            );
+            println!(
+                "{name:>8} both, by the server binary median {bm:6.2} ms  p99 {b99:6.2} ms  (+{:.2} ms median)",
+                bm - pm
             );
         }
     });

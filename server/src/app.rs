@@ -184,17 +184,20 @@ fn llm_services(settings: &Settings) -> anyhow::Result<LlmServices> {
 async fn start_sandbox(settings: &Settings, policy: &policy::Policy) -> anyhow::Result<Sandbox> {
     let exe = match &settings.sandbox_launcher {
         Some(exe) => exe.clone(),
-        None => std::env::current_exe().context("cannot find the server's own executable")?,
+        None => crate::tools::sandbox::default_launcher()
+            .context("cannot find the server's own executable")?,
     };
     let scratch = settings.sandbox_scratch_dir();
     // Scratch homes of commands cut short by a previous stop.
     let _ = std::fs::remove_dir_all(&scratch);
     let simulate = settings.sandbox_simulate_missing.clone();
     let own: Vec<std::path::PathBuf> = settings.own_paths().into_iter().map(|o| o.path).collect();
+    let launcher = exe.display().to_string();
     let sandbox =
         tokio::task::spawn_blocking(move || Sandbox::probe(exe, simulate, scratch, own)).await?;
     let report = sandbox.report(policy);
     tracing::info!(
+        launcher,
         landlock_abi = ?report.landlock_abi,
         landlock = %report.landlock,
         namespaces = report.namespaces,

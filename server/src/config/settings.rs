@@ -282,7 +282,8 @@ pub struct Settings {
     pub login_lockout: LockoutSettings,
     /// Confinement layers to treat as missing (`AI_SANDBOX_SIMULATE_MISSING=landlock,namespaces`).
     pub sandbox_simulate_missing: Vec<String>,
-    /// The binary that runs `sandbox-exec` (`AI_SANDBOX_LAUNCHER`); default: this server's own.
+    /// The launcher binary (`AI_SANDBOX_LAUNCHER`); default: `ai-orchestrator-sandbox`
+    /// next to this server's binary, else this binary's own `sandbox-exec`.
     pub sandbox_launcher: Option<PathBuf>,
 }
 
@@ -564,6 +565,9 @@ impl Settings {
             paths.push(OwnPath::new("audit log", log));
         }
         if let Ok(exe) = std::env::current_exe() {
+            paths.push(OwnPath::new("binary", &exe));
+        }
+        if let Ok(exe) = crate::tools::sandbox::default_launcher() {
             paths.push(OwnPath::new("binary", &exe));
         }
         if let Some(exe) = &self.sandbox_launcher {

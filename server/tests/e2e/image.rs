@@ -95,6 +95,23 @@ fn the_runtime_image_installs_what_the_shipped_policies_allow() {
 }
 
 #[test]
+fn the_image_ships_the_launcher_next_to_the_server() {
+    // The server looks for `ai-orchestrator-sandbox` beside its own binary.
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let copy = dockerfile
+        .lines()
+        .find(|l| l.starts_with("COPY --from=builder"))
+        .expect("a COPY of the built binaries");
+    for binary in ["/out/ai-orchestrator ", "/out/ai-orchestrator-sandbox "] {
+        assert!(copy.contains(binary), "{copy}");
+    }
+    assert!(
+        dockerfile.contains("install -D -m 0755 target/release/ai-orchestrator-sandbox"),
+        "the launcher is not built into the image"
+    );
+}
+
+#[test]
 fn the_binary_reports_its_version() {
     let out = support::cli(&["--version"]);
     assert!(out.status.success());

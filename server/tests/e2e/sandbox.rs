@@ -82,6 +82,10 @@ async fn health_and_security_config_report_the_layers() {
         1,
         "the layers are logged once at start"
     );
+    assert!(
+        log.contains("ai-orchestrator-sandbox"),
+        "the launcher beside the server's binary is used: {log}"
+    );
 }
 
 async fn secrets_stay_hidden(simulate: &str) {

@@ -13,8 +13,14 @@ fn argv(words: &[&str]) -> Vec<String> {
 }
 
 fn sandbox(dir: &Path, simulate: &[&str]) -> Sandbox {
+    launched_by(env!("CARGO_BIN_EXE_ai-orchestrator-sandbox"), dir, simulate)
+}
+
+/// The same confinement run by `exe`: the launcher binary, or the server's
+/// own `sandbox-exec`.
+fn launched_by(exe: &str, dir: &Path, simulate: &[&str]) -> Sandbox {
     Sandbox::probe(
-        env!("CARGO_BIN_EXE_ai-orchestrator").into(),
+        exe.into(),
         simulate.iter().map(|s| s.to_string()).collect(),
         dir.join("scratch"),
         Vec::new(),
@@ -46,15 +52,24 @@ async fn run(dir: &Path, stages: &[Vec<String>], timeout: Duration, cap: u64) ->
 #[test]
 fn the_probe_finds_landlock_and_namespaces_on_this_kernel() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let found = sandbox(dir.path(), &[]).available().clone();
-    assert!(found.landlock_abi.is_some_and(|abi| abi >= 4), "{found:?}");
-    assert!(found.namespaces, "{found:?}");
-    assert!(found.network_denied, "{found:?}");
-    let simulated = sandbox(dir.path(), &["landlock", "namespaces"])
-        .available()
-        .clone();
-    assert_eq!(simulated.landlock_abi, None, "{simulated:?}");
-    assert!(!simulated.namespaces, "{simulated:?}");
+    // The launcher binary and the server's own `sandbox-exec` alike.
+    for exe in [
+        env!("CARGO_BIN_EXE_ai-orchestrator-sandbox"),
+        env!("CARGO_BIN_EXE_ai-orchestrator"),
+    ] {
+        let found = launched_by(exe, dir.path(), &[]).available().clone();
+        assert!(
+            found.landlock_abi.is_some_and(|abi| abi >= 4),
+            "{exe}: {found:?}"
+        );
+        assert!(found.namespaces, "{exe}: {found:?}");
+        assert!(found.network_denied, "{exe}: {found:?}");
+        let simulated = launched_by(exe, dir.path(), &["landlock", "namespaces"])
+            .available()
+            .clone();
+        assert_eq!(simulated.landlock_abi, None, "{exe}: {simulated:?}");
+        assert!(!simulated.namespaces, "{exe}: {simulated:?}");
+    }
 }
 
 #[tokio::test]

@@ -33,6 +33,18 @@ pub const SYSTEM_SECRETS: &[&str] = &[
     "/run/secrets",
 ];
 
+/// The file name of the launcher binary shipped next to the server's.
+pub const LAUNCHER_BINARY: &str = "ai-orchestrator-sandbox";
+
+/// The launcher to use when none is configured: `ai-orchestrator-sandbox`
+/// next to the server's binary (it starts faster), else the server binary
+/// itself (`ai-orchestrator sandbox-exec`); both run the same code.
+pub fn default_launcher() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let sibling = exe.with_file_name(LAUNCHER_BINARY);
+    Ok(if sibling.is_file() { sibling } else { exe })
+}
+
 /// Which layers are active on this host, for `/health` and the start log.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LayerReport {
