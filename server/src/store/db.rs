@@ -59,6 +59,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "uploads",
         include_str!("../../migrations/sqlite/0004_uploads.sql"),
     ),
+    (
+        5,
+        "audit actors",
+        include_str!("../../migrations/sqlite/0005_audit_actors.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -80,6 +85,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "uploads",
         include_str!("../../migrations/postgres/0004_uploads.sql"),
+    ),
+    (
+        5,
+        "audit actors",
+        include_str!("../../migrations/postgres/0005_audit_actors.sql"),
     ),
 ];
 
@@ -697,10 +707,11 @@ impl Db {
 
     // ---- audit ----
 
-    pub async fn insert_audit(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Stores the row and returns its id.
+    pub async fn insert_audit(&self, row: &AuditRow) -> Result<i64, sqlx::Error> {
+        let stored = sqlx::query(
             "INSERT INTO audit_log (ts, actor, ip, action, target, outcome, reason, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(row.ts)
         .bind(&row.actor)
@@ -710,9 +721,9 @@ impl Db {
         .bind(&row.outcome)
         .bind(&row.reason)
         .bind(&row.request_id)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        stored.try_get("id")
     }
 
     /// Newest first. Returns the page and the total matching count.
