@@ -3,6 +3,8 @@
 //! of iterations (one model call plus one tool call each). What is measured is
 //! everything but the model's thinking: HTTP to the model, the growing
 //! request, the policy decision, the tool, the audit row, the stored messages.
+//! One case continues a conversation that already holds 20 tool results, so
+//! that every model request of the chat carries them (the history replay).
 //!
 //! Run: `cargo bench -p ai-orchestrator --bench agent_loop`
 
@@ -16,6 +18,8 @@ use support::agent_server::AgentServer;
 use support::llm_stub::{LlmStub, Turn};
 
 const ITERATIONS: u32 = 10;
+/// Earlier tool results in the conversation of the replay case (two chats of `ITERATIONS`).
+const PRIOR_RESULTS: u32 = 2 * ITERATIONS;
 const CHATS: usize = 40;
 const WARMUP: usize = 5;
 
@@ -53,6 +57,41 @@ async fn time_chats(server: &AgentServer, iterations: u32) -> Stats {
     stats(samples)
 }
 
+/// Like [`time_chats`], but each timed chat continues a fresh conversation
+/// holding [`PRIOR_RESULTS`] tool results (built untimed, by two chats that
+/// each run into the iteration limit).
+async fn time_replayed_chats(server: &AgentServer) -> Stats {
+    let mut samples = Vec::with_capacity(CHATS);
+    for i in 0..WARMUP + CHATS {
+        let (status, body) = server
+            .chat(&server.admin, json!({"message": format!("setup {i}")}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["conversation_id"].clone();
+        let (status, body) = server
+            .chat(
+                &server.admin,
+                json!({"message": "more", "conversation_id": id}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let started = Instant::now();
+        let (status, body) = server
+            .chat(
+                &server.admin,
+                json!({"message": format!("chat {i}"), "conversation_id": id}),
+            )
+            .await;
+        let elapsed = started.elapsed();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["iterations"], ITERATIONS, "{body}");
+        if i >= WARMUP {
+            samples.push(elapsed);
+        }
+    }
+    stats(samples)
+}
+
 fn report(name: &str, s: &Stats, per: u32) {
     println!(
         "{name:<44} per chat: median {:>8.2?} p90 {:>8.2?} mean {:>8.2?} | per iteration (median): {:>8.2?}",
@@ -71,7 +110,15 @@ fn main() {
     runtime.block_on(async {
         let stub = LlmStub::start(vec![]).await;
         let max = ITERATIONS.to_string();
-        let server = AgentServer::start(&stub.url, &[("AI_MAX_ITERATIONS", max.as_str())]).await;
+        // A context window large enough that the replay case replays all its results.
+        let server = AgentServer::start(
+            &stub.url,
+            &[
+                ("AI_MAX_ITERATIONS", max.as_str()),
+                ("AI_LLM_CONTEXT_LENGTH", "65536"),
+            ],
+        )
+        .await;
         let data = server.data_root();
         for n in 0..20 {
             std::fs::write(data.join(format!("file-{n}.txt")), "x").expect("write");
@@ -92,6 +139,30 @@ fn main() {
             &format!("list_directory ({ITERATIONS} iterations)"),
             &listing,
             ITERATIONS,
+        );
+
+        // The same, continuing a conversation that holds 20 earlier tool results:
+        // each of the chat's model requests carries them.
+        let replayed = time_replayed_chats(&server).await;
+        report(
+            &format!("list_directory, {PRIOR_RESULTS} results replayed ({ITERATIONS} it.)"),
+            &replayed,
+            ITERATIONS,
+        );
+        let growth = replayed.median.as_secs_f64() - listing.median.as_secs_f64();
+        println!(
+            "history replay: {:+.3} ms per iteration (median against median)",
+            growth * 1000.0 / f64::from(ITERATIONS)
+        );
+        // The replay really happened: the last model request carries the earlier results.
+        let last = stub.requests().pop().unwrap_or_default();
+        let replayed_results = last["messages"]
+            .as_array()
+            .map(|m| m.iter().filter(|m| m["role"] == "tool").count())
+            .unwrap_or(0);
+        assert!(
+            replayed_results >= (PRIOR_RESULTS + ITERATIONS - 1) as usize,
+            "only {replayed_results} tool messages in the last request"
         );
 
         // Refused command: policy decision + audit, nothing runs.
