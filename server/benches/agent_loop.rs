@@ -57,16 +57,20 @@ async fn time_chats(server: &AgentServer, iterations: u32) -> Stats {
     stats(samples)
 }
 
-/// Like [`time_chats`], but each timed chat continues a fresh conversation
-/// holding [`PRIOR_RESULTS`] tool results (built untimed, by two chats that
-/// each run into the iteration limit).
-async fn time_replayed_chats(server: &AgentServer) -> Stats {
-    let mut samples = Vec::with_capacity(CHATS);
+/// Times chats of `ITERATIONS` iterations two ways, interleaved so that both
+/// see the same machine load: a new conversation, and one continuing a fresh
+/// conversation that holds [`PRIOR_RESULTS`] tool results (built untimed, by
+/// two chats that each run into the iteration limit).
+async fn time_without_and_with_replay(server: &AgentServer) -> (Stats, Stats) {
+    let (mut fresh, mut replayed) = (Vec::with_capacity(CHATS), Vec::with_capacity(CHATS));
     for i in 0..WARMUP + CHATS {
+        let started = Instant::now();
         let (status, body) = server
-            .chat(&server.admin, json!({"message": format!("setup {i}")}))
+            .chat(&server.admin, json!({"message": format!("fresh {i}")}))
             .await;
+        let fresh_took = started.elapsed();
         assert_eq!(status, 200, "{body}");
+        assert_eq!(body["iterations"], ITERATIONS, "{body}");
         let id = body["conversation_id"].clone();
         let (status, body) = server
             .chat(
@@ -82,14 +86,15 @@ async fn time_replayed_chats(server: &AgentServer) -> Stats {
                 json!({"message": format!("chat {i}"), "conversation_id": id}),
             )
             .await;
-        let elapsed = started.elapsed();
+        let replayed_took = started.elapsed();
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["iterations"], ITERATIONS, "{body}");
         if i >= WARMUP {
-            samples.push(elapsed);
+            fresh.push(fresh_took);
+            replayed.push(replayed_took);
         }
     }
-    stats(samples)
+    (stats(fresh), stats(replayed))
 }
 
 fn report(name: &str, s: &Stats, per: u32) {
@@ -141,15 +146,20 @@ fn main() {
             ITERATIONS,
         );
 
-        // The same, continuing a conversation that holds 20 earlier tool results:
-        // each of the chat's model requests carries them.
-        let replayed = time_replayed_chats(&server).await;
+        // The same interleaved with chats continuing a conversation that holds 20
+        // earlier tool results: each of their model requests carries them.
+        let (fresh, replayed) = time_without_and_with_replay(&server).await;
         report(
-            &format!("list_directory, {PRIOR_RESULTS} results replayed ({ITERATIONS} it.)"),
+            &format!("  interleaved: list_directory, new ({ITERATIONS} it.)"),
+            &fresh,
+            ITERATIONS,
+        );
+        report(
+            &format!("  interleaved: {PRIOR_RESULTS} results replayed ({ITERATIONS} it.)"),
             &replayed,
             ITERATIONS,
         );
-        let growth = replayed.median.as_secs_f64() - listing.median.as_secs_f64();
+        let growth = replayed.median.as_secs_f64() - fresh.median.as_secs_f64();
         println!(
             "history replay: {:+.3} ms per iteration (median against median)",
             growth * 1000.0 / f64::from(ITERATIONS)

@@ -66,7 +66,7 @@ fn llm_histogram() -> Histogram {
 
 /// Model calls per turn, up to well past the default `AI_MAX_ITERATIONS` of 12.
 fn iterations_histogram() -> Histogram {
-    Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0].into_iter())
+    Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0])
 }
 
 pub struct Metrics {

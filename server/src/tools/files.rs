@@ -31,13 +31,13 @@ pub(super) fn judge(
     policy: &Policy,
     path: &str,
     access: Access,
-) -> Result<PathDecision, ToolOutcome> {
+) -> Result<PathDecision, Box<ToolOutcome>> {
     if !Path::new(path).is_absolute() {
-        return Err(ToolOutcome::refused(
+        return Err(Box::new(ToolOutcome::refused(
             "path",
             "the path must be absolute",
             path,
-        ));
+        )));
     }
     let decision = policy.check_path(Path::new(path), access);
     if decision.allowed {
@@ -53,9 +53,13 @@ pub(super) fn judge(
             },
             roots_text(policy, access)
         );
-        Err(ToolOutcome::refused(decision.rule, reason, path))
+        Err(Box::new(ToolOutcome::refused(decision.rule, reason, path)))
     } else {
-        Err(ToolOutcome::refused(decision.rule, decision.reason, path))
+        Err(Box::new(ToolOutcome::refused(
+            decision.rule,
+            decision.reason,
+            path,
+        )))
     }
 }
 
@@ -121,7 +125,7 @@ pub(super) fn io_text(e: &std::io::Error) -> String {
 pub fn read_file(policy: &Policy, args: PathArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let path = Path::new(&args.path);
     let (file, resolved) = match safe_write::open_read(policy, path) {
@@ -178,7 +182,7 @@ pub(super) fn text_of(bytes: &[u8], cut: bool) -> Option<String> {
 pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Write) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let path = Path::new(&args.path);
     let limit = policy.max_write_bytes();
@@ -206,7 +210,7 @@ pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
 pub fn list_directory(policy: &Policy, args: PathArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let reader = match std::fs::read_dir(&decision.resolved) {
         Ok(reader) => reader,

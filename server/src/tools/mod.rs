@@ -53,7 +53,7 @@ static REGISTRY: [ToolSpec; 5] = [
                 "type": "object",
                 "properties": {
                     "command": {"type": "string", "description": "The command line, e.g. `git status` or `ls -la /data`."},
-                    "cwd": {"type": "string", "description": "Absolute working directory; defaults to the first allowed root."}
+                    "cwd": {"type": "string", "description": "Leave this out to run in the default working directory (named in the system prompt). Only when the user names another one: an absolute directory under the allowed roots, never `/`."}
                 },
                 "required": ["command"]
             })

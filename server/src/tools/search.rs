@@ -37,7 +37,7 @@ pub struct SearchArgs {
 pub fn search_files(policy: &Policy, args: SearchArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Err(e) = std::fs::read_dir(&decision.resolved) {
         let error = format!(
