@@ -114,6 +114,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let stub = LlmStub::start(vec![]).await;
+        stub.keep_last_request_only();
         let max = ITERATIONS.to_string();
         // A context window large enough that the replay case replays all its results.
         let server = AgentServer::start(

@@ -77,6 +77,8 @@ struct Inner {
     /// The `Authorization` header of every request received, in order.
     authorization: Vec<Option<String>>,
     only: Option<Only>,
+    /// Keep only the newest request body (benchmarks: no memory growth in the stub).
+    keep_last_only: bool,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -143,6 +145,12 @@ impl LlmStub {
     /// Answer only this protocol's routes; the other's chat path is a 404.
     pub fn only(&self, protocol: Only) {
         self.lock().only = Some(protocol);
+    }
+
+    /// Keep only the newest request body, so that a long benchmark does not
+    /// grow the stub's memory with every request it ever received.
+    pub fn keep_last_request_only(&self) {
+        self.lock().keep_last_only = true;
     }
 
     /// The `Authorization` headers received, in order.
@@ -226,6 +234,11 @@ async fn next_turn(inner: &Shared, path: &str, body: Value) -> (Turn, Value, Opt
     let requested = body["model"].clone();
     let delay = {
         let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.keep_last_only {
+            guard.requests.clear();
+            guard.paths.clear();
+            guard.authorization.clear();
+        }
         guard.requests.push(body);
         guard.paths.push(path.to_string());
         guard.delay
