@@ -208,13 +208,37 @@ pub struct LlmSpec {
     /// Model used when a request names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
-    /// Timeout of one LLM call, in seconds.
+    /// Timeout of one LLM call, in seconds (`AI_LLM_TIMEOUT`, default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub timeout_seconds: Option<u32>,
+    /// Timeout of a whole chat turn, every model and tool call of it, in
+    /// seconds (`AI_TURN_TIMEOUT`, default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub turn_timeout_seconds: Option<u32>,
     /// Models offered to clients (passed as `AI_MODELS`, comma-separated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
+    /// Sampling temperature sent with every model call (`AI_LLM_TEMPERATURE`,
+    /// default 0.2: low values keep tool calls well-formed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    /// The longest answer, in tokens (`AI_LLM_MAX_TOKENS`, default 2048; 0: the
+    /// model server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// The context window, in tokens (`AI_LLM_CONTEXT_LENGTH`, default 8192; 0:
+    /// the model server's default). Sent to Ollama as `num_ctx`; for every
+    /// backend, what the replayed conversation history is fitted into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u32>,
+    /// The Secret key holding an API key for the backend, sent as
+    /// `Authorization: Bearer <key>` (`AI_LLM_API_KEY`; LiteLLM, vLLM with
+    /// `--api-key`, hosted APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
 }
 
 impl Default for LlmSpec {
@@ -224,7 +248,12 @@ impl Default for LlmSpec {
             provider: LlmProvider::default(),
             default_model: None,
             timeout_seconds: None,
+            turn_timeout_seconds: None,
             models: Vec::new(),
+            temperature: None,
+            max_tokens: None,
+            context_length: None,
+            api_key_secret_ref: None,
         }
     }
 }

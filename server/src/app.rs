@@ -19,7 +19,7 @@ use crate::config::{LlmProvider, Settings};
 use crate::config::{PolicySource, generated_jwt_secret, load_candidate};
 use crate::http::ratelimit::RateLimits;
 use crate::http::scopes::Scopes;
-use crate::llm::{LlmClient, LlmServices, ModelCatalog, Provider};
+use crate::llm::{LlmClient, LlmConnection, LlmServices, ModelCatalog, Provider};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::audit::{Audit, AuditEvent, Outcome};
@@ -174,8 +174,14 @@ fn llm_services(settings: &Settings) -> anyhow::Result<LlmServices> {
         LlmProvider::Ollama => Provider::Ollama,
         LlmProvider::OpenAi => Provider::OpenAi,
     };
-    let client = LlmClient::new(provider, &s.base_url, s.timeout)
-        .context("cannot set up the model server client")?;
+    let client = LlmClient::new(LlmConnection {
+        provider,
+        base_url: s.base_url.clone(),
+        timeout: s.timeout,
+        api_key: s.api_key.clone(),
+        params: s.params,
+    })
+    .context("cannot set up the model server client")?;
     let catalog = ModelCatalog::new(s.default_model.clone(), s.models.clone());
     Ok(LlmServices { client, catalog })
 }

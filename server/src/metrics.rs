@@ -1,5 +1,8 @@
 //! Prometheus metrics: requests by route and status, latency, rate-limited
-//! requests, authentication failures, and configuration reloads.
+//! requests, authentication failures, configuration reloads, and the agent
+//! (model calls, tokens, tool calls, turns, iterations).
+
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,10 +28,45 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// A model call: which protocol, and how it ended (`ok`, `timeout`, `unreachable`, `bad_response`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmCallLabels {
+    pub provider: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+/// A tool call: the tool, and `allowed`, `refused`, `error` (allowed, then failed) or `invalid`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolCallLabels {
+    pub tool: String,
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type LlmHistogramFamily = Family<LlmCallLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Model calls take from milliseconds (a cached answer) to minutes (a large model on CPU).
+fn llm_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 16))
+}
+
+/// Model calls per turn, up to well past the default `AI_MAX_ITERATIONS` of 12.
+fn iterations_histogram() -> Histogram {
+    Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0])
 }
 
 pub struct Metrics {
@@ -44,6 +82,12 @@ pub struct Metrics {
     pub policy_generation: Gauge,
     /// Failed reads of the Kubernetes API source, by reason.
     pub policy_sync_errors: Family<ReasonLabels, Counter>,
+    pub llm_duration: LlmHistogramFamily,
+    pub llm_input_tokens: Family<ProviderLabels, Counter>,
+    pub llm_output_tokens: Family<ProviderLabels, Counter>,
+    pub tool_calls: Family<ToolCallLabels, Counter>,
+    pub chat_turns: Family<OutcomeLabels, Counter>,
+    pub agent_iterations: Histogram,
 }
 
 impl Default for Metrics {
@@ -65,6 +109,43 @@ impl Metrics {
         let policy_reload_refusals = Family::<ReasonLabels, Counter>::default();
         let policy_generation = Gauge::default();
         let policy_sync_errors = Family::<ReasonLabels, Counter>::default();
+        let llm_duration: LlmHistogramFamily =
+            Family::new_with_constructor(llm_histogram as fn() -> Histogram);
+        let llm_input_tokens = Family::<ProviderLabels, Counter>::default();
+        let llm_output_tokens = Family::<ProviderLabels, Counter>::default();
+        let tool_calls = Family::<ToolCallLabels, Counter>::default();
+        let chat_turns = Family::<OutcomeLabels, Counter>::default();
+        let agent_iterations = iterations_histogram();
+        registry.register(
+            "llm_request_duration_seconds",
+            "Model server calls by provider and outcome (ok, timeout, unreachable, bad_response)",
+            llm_duration.clone(),
+        );
+        registry.register(
+            "llm_input_tokens",
+            "Prompt tokens the model server reported, by provider",
+            llm_input_tokens.clone(),
+        );
+        registry.register(
+            "llm_output_tokens",
+            "Answer tokens the model server reported, by provider",
+            llm_output_tokens.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls by tool and decision (allowed, refused, error, invalid)",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "chat_turns",
+            "Chat turns by outcome (ok, iteration_limit, llm_timeout, llm_error, turn_timeout, malformed_tool_call, cancelled)",
+            chat_turns.clone(),
+        );
+        registry.register(
+            "agent_iterations",
+            "Model calls per chat turn",
+            agent_iterations.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -121,7 +202,60 @@ impl Metrics {
             policy_reload_refusals,
             policy_generation,
             policy_sync_errors,
+            llm_duration,
+            llm_input_tokens,
+            llm_output_tokens,
+            tool_calls,
+            chat_turns,
+            agent_iterations,
         }
+    }
+
+    /// One model call.
+    pub fn llm_call(
+        &self,
+        provider: &str,
+        outcome: &str,
+        took: Duration,
+        usage: Option<crate::llm::TokenUsage>,
+    ) {
+        self.llm_duration
+            .get_or_create(&LlmCallLabels {
+                provider: provider.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .observe(took.as_secs_f64());
+        if let Some(usage) = usage {
+            let labels = ProviderLabels {
+                provider: provider.to_string(),
+            };
+            self.llm_input_tokens
+                .get_or_create(&labels)
+                .inc_by(usage.input);
+            self.llm_output_tokens
+                .get_or_create(&labels)
+                .inc_by(usage.output);
+        }
+    }
+
+    /// One judged (or invalid) tool call.
+    pub fn tool_call(&self, tool: &str, decision: &str) {
+        self.tool_calls
+            .get_or_create(&ToolCallLabels {
+                tool: tool.to_string(),
+                decision: decision.to_string(),
+            })
+            .inc();
+    }
+
+    /// One chat turn and its model calls.
+    pub fn turn(&self, outcome: &str, iterations: u32) {
+        self.chat_turns
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.agent_iterations.observe(f64::from(iterations));
     }
 
     /// The registry in the Prometheus text format.

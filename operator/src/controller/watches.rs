@@ -54,6 +54,7 @@ pub fn orchestrators_for_secret(
                 o.spec.auth.admin_password_secret_ref.as_ref(),
                 o.spec.auth.jwt_secret_ref.as_ref(),
                 o.spec.database.as_ref().map(|d| &d.url_secret_ref),
+                o.spec.llm.api_key_secret_ref.as_ref(),
             ]
             .into_iter()
             .flatten()

@@ -28,15 +28,28 @@ pub const RESTART_HASH_ANNOTATION: &str = "ai-orchestrator.io/restart-hash";
 /// User and group the server runs as.
 pub const SERVER_UID: i64 = 10001;
 
+/// Secret values the server reads from its environment, at start only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Restarts<'a> {
+    pub database_url: Option<&'a [u8]>,
+    pub llm_api_key: Option<&'a [u8]>,
+}
+
 /// The pod-template annotation value: changes only with what needs a restart
-/// (the image and the database URL), never with the policy or keys.
-pub fn restart_hash(image: &str, database_url: Option<&[u8]>) -> String {
+/// (the image, the database URL, the model server's API key), never with the
+/// policy or the auth keys (which are reloaded).
+pub fn restart_hash(image: &str, restarts: Restarts<'_>) -> String {
     let mut h = Sha256::new();
     h.update(b"image\0");
     h.update(image.as_bytes());
     h.update(b"\0database\0");
-    if let Some(url) = database_url {
+    if let Some(url) = restarts.database_url {
         h.update(Sha256::digest(url));
+    }
+    // Absent: the hash is what it was before the key existed, so no restart.
+    if let Some(key) = restarts.llm_api_key {
+        h.update(b"\0llm-api-key\0");
+        h.update(Sha256::digest(key));
     }
     hex::encode(h.finalize())[..16].to_string()
 }
@@ -45,7 +58,7 @@ pub fn deployment(
     orch: &Orchestrator,
     name: &str,
     owner: &OwnerReference,
-    database_url: Option<&[u8]>,
+    restarts: Restarts<'_>,
 ) -> Result<Deployment, RenderError> {
     let spec = &orch.spec;
     let image = spec
@@ -56,7 +69,7 @@ pub fn deployment(
     let mut annotations = spec.pod_annotations.clone().unwrap_or_default();
     annotations.insert(
         RESTART_HASH_ANNOTATION.to_string(),
-        restart_hash(&image, database_url),
+        restart_hash(&image, restarts),
     );
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Secr
 use policy::contract::{self, env};
 
 use super::meta::{auth_secret_name, policy_configmap_name};
-use crate::crd::{Orchestrator, SERVER_PORT};
+use crate::crd::{Orchestrator, SERVER_PORT, SecretKeyRef};
 
 /// Where the server's data lives inside the pod (the PVC or an emptyDir).
 pub const DATA_DIR: &str = "/data";
@@ -14,6 +14,22 @@ fn var(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.to_string(),
         value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+/// A variable read from a Secret key (the value never appears in the Deployment).
+fn secret_var(name: &str, r: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
         ..EnvVar::default()
     }
 }
@@ -28,18 +44,7 @@ pub fn server_env(orch: &Orchestrator, name: &str) -> Vec<EnvVar> {
         var(env::DATA_DIR, DATA_DIR),
     ];
     match &spec.database {
-        Some(db) => vars.push(EnvVar {
-            name: env::DATABASE_URL.into(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: db.url_secret_ref.name.clone(),
-                    key: db.url_secret_ref.key.clone(),
-                    optional: Some(false),
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }),
+        Some(db) => vars.push(secret_var(env::DATABASE_URL, &db.url_secret_ref)),
         None => vars.push(var(env::DB_PATH, format!("{DATA_DIR}/orchestrator.db"))),
     }
     vars.push(var(env::OLLAMA_URL, spec.llm.url.clone()));
@@ -52,6 +57,21 @@ pub fn server_env(orch: &Orchestrator, name: &str) -> Vec<EnvVar> {
     }
     if let Some(t) = spec.llm.timeout_seconds {
         vars.push(var(env::LLM_TIMEOUT, t.to_string()));
+    }
+    if let Some(t) = spec.llm.turn_timeout_seconds {
+        vars.push(var(env::TURN_TIMEOUT, t.to_string()));
+    }
+    if let Some(t) = spec.llm.temperature {
+        vars.push(var(env::LLM_TEMPERATURE, t.to_string()));
+    }
+    if let Some(n) = spec.llm.max_tokens {
+        vars.push(var(env::LLM_MAX_TOKENS, n.to_string()));
+    }
+    if let Some(n) = spec.llm.context_length {
+        vars.push(var(env::LLM_CONTEXT_LENGTH, n.to_string()));
+    }
+    if let Some(key) = &spec.llm.api_key_secret_ref {
+        vars.push(secret_var(env::LLM_API_KEY, key));
     }
     vars.push(var(env::AUTH_ENABLED, spec.auth.enabled.to_string()));
     if let Some(m) = spec.auth.access_token_minutes {

@@ -25,7 +25,7 @@ use kube::core::{ParseExpressionError, Selector};
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
-pub use deployment::{RESTART_HASH_ANNOTATION, SERVER_UID, restart_hash};
+pub use deployment::{RESTART_HASH_ANNOTATION, Restarts, SERVER_UID, restart_hash};
 pub use env::DATA_DIR;
 pub use meta::{MANAGER, auth_secret_name, labels, pod_selector, policy_configmap_name, pvc_name};
 pub use pod_template::{merge_pod_template, merge_value};
@@ -172,6 +172,11 @@ pub fn render(input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
         )?),
         None => None,
     };
+    // Read at pod start, so a new key restarts the pods (through the restart hash).
+    let llm_api_key = referenced(
+        &orch.spec.llm.api_key_secret_ref,
+        "spec.llm.apiKeySecretRef",
+    )?;
     let auth_secret = secret::auth_secret(input, &owner, admin_ref, jwt_ref)?;
     let policy = merge_policies(orch, input.policies);
     let (service, url) = service::service(orch, &owner, &namespace);
@@ -183,7 +188,15 @@ pub fn render(input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
         role_binding: rbac::role_binding(orch, &owner, &namespace),
         service,
         pvc: pvc::pvc(orch, &owner),
-        deployment: deployment::deployment(orch, &orch.name_any(), &owner, database_url)?,
+        deployment: deployment::deployment(
+            orch,
+            &orch.name_any(),
+            &owner,
+            Restarts {
+                database_url,
+                llm_api_key,
+            },
+        )?,
         policy,
         openai_url: orch.spec.api.openai.then(|| format!("{url}/v1")),
         mcp_url: orch.spec.api.mcp.then(|| format!("{url}/mcp")),

@@ -34,6 +34,12 @@ pub fn secret_uses(orch: &Orchestrator, set: &PolicySet) -> Vec<SecretUse> {
             purpose: "spec.auth.jwtSecretRef".into(),
         });
     }
+    if let Some(r) = &orch.spec.llm.api_key_secret_ref {
+        uses.push(SecretUse {
+            secret: r.clone(),
+            purpose: "spec.llm.apiKeySecretRef".into(),
+        });
+    }
     if let Some(db) = &orch.spec.database {
         uses.push(SecretUse {
             secret: db.url_secret_ref.clone(),

@@ -18,6 +18,7 @@ pub const DEPLOY_KEY: &str = "ak_deploy_fedcba9876543210fedcba98765432";
 pub const DATABASE_URL: &str =
     "postgres://orchestrator:db-pass-7f3a9c@postgres.team.svc:5432/orchestrator";
 pub const ADMIN_PASSWORD: &str = "referenced-admin-password-1b2c3d";
+pub const LLM_API_KEY: &str = "sk-referenced-llm-api-key-5e6f7a";
 pub const JWT_SECRET: &str = "a-referenced-jwt-secret-with-more-than-32-bytes";
 
 pub fn orchestrator(name: &str, spec: Value) -> Orchestrator {

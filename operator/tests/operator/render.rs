@@ -112,7 +112,9 @@ fn full() -> Orchestrator {
             "image": "registry.example.com/ai-orchestrator:1.2.3",
             "replicas": 2,
             "api": {"mcp": false},
-            "llm": {"url": "https://llm.example.com", "provider": "openai", "defaultModel": "gpt-x", "timeoutSeconds": 90, "models": ["gpt-x", "gpt-y"]},
+            "llm": {"url": "https://llm.example.com", "provider": "openai", "defaultModel": "gpt-x", "timeoutSeconds": 90, "models": ["gpt-x", "gpt-y"],
+                    "turnTimeoutSeconds": 240, "temperature": 0.3, "maxTokens": 4096, "contextLength": 16384,
+                    "apiKeySecretRef": {"name": "llm", "key": "api-key"}},
             "auth": {"enabled": true, "accessTokenMinutes": 15, "refreshTokenDays": 7,
                      "adminPasswordSecretRef": {"name": "admin", "key": "password"},
                      "jwtSecretRef": {"name": "jwt", "key": "secret"}},
@@ -146,6 +148,7 @@ fn full_secrets() -> Vec<Secret> {
     s.push(secret("admin", &[("password", ADMIN_PASSWORD)]));
     s.push(secret("jwt", &[("secret", JWT_SECRET)]));
     s.push(secret("db", &[("url", DATABASE_URL)]));
+    s.push(secret("llm", &[("api-key", LLM_API_KEY)]));
     s.push(secret(
         "leak-key",
         &[("key", "ak_leak_should_never_be_read")],
@@ -312,6 +315,7 @@ fn secret_values_never_appear_in_any_rendered_object() {
         DEPLOY_KEY,
         DATABASE_URL,
         "db-pass-7f3a9c",
+        LLM_API_KEY,
         "ak_leak_should_never_be_read",
     ] {
         assert!(!text.contains(plain), "{plain} leaked");
@@ -428,11 +432,116 @@ fn the_front_doors_follow_spec_api() {
 }
 
 #[test]
-fn restart_hash_follows_image_and_database_url_only() {
-    let base = render::restart_hash("img:1", Some(b"postgres://a"));
-    assert_ne!(base, render::restart_hash("img:2", Some(b"postgres://a")));
-    assert_ne!(base, render::restart_hash("img:1", Some(b"postgres://b")));
-    assert_eq!(base, render::restart_hash("img:1", Some(b"postgres://a")));
+fn restart_hash_follows_image_database_url_and_llm_api_key_only() {
+    let with = |db: &'static [u8], key: Option<&'static [u8]>| render::Restarts {
+        database_url: Some(db),
+        llm_api_key: key,
+    };
+    let base = render::restart_hash("img:1", with(b"postgres://a", None));
+    assert_ne!(
+        base,
+        render::restart_hash("img:2", with(b"postgres://a", None))
+    );
+    assert_ne!(
+        base,
+        render::restart_hash("img:1", with(b"postgres://b", None))
+    );
+    assert_eq!(
+        base,
+        render::restart_hash("img:1", with(b"postgres://a", None))
+    );
+    let keyed = render::restart_hash("img:1", with(b"postgres://a", Some(b"sk-1")));
+    assert_ne!(base, keyed);
+    assert_ne!(
+        keyed,
+        render::restart_hash("img:1", with(b"postgres://a", Some(b"sk-2")))
+    );
+}
+
+#[test]
+fn the_llm_api_key_is_a_secret_reference_and_generation_settings_are_env() {
+    let orch = orchestrator(
+        "keyed",
+        json!({"llm": {"url": "http://litellm.ai.svc:4000", "provider": "openai",
+            "apiKeySecretRef": {"name": "llm", "key": "api-key"},
+            "temperature": 0.1, "maxTokens": 1024, "contextLength": 32768,
+            "turnTimeoutSeconds": 600}}),
+    );
+    let secrets = [secret("llm", &[("api-key", "sk-do-not-render-me")])];
+    let rendered = render_ok(&orch, &[], &secrets);
+    let pod = rendered
+        .deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod");
+    let env = pod.containers[0].env.as_ref().expect("env");
+    let key = env
+        .iter()
+        .find(|e| e.name == contract::env::LLM_API_KEY)
+        .expect("AI_LLM_API_KEY");
+    assert_eq!(key.value, None);
+    let selector = key
+        .value_from
+        .as_ref()
+        .and_then(|f| f.secret_key_ref.as_ref())
+        .expect("secretKeyRef");
+    assert_eq!(
+        (
+            selector.name.as_str(),
+            selector.key.as_str(),
+            selector.optional
+        ),
+        ("llm", "api-key", Some(false))
+    );
+    assert!(!all_text(&rendered).contains("sk-do-not-render-me"));
+    for (name, value) in [
+        (contract::env::LLM_TEMPERATURE, "0.1"),
+        (contract::env::LLM_MAX_TOKENS, "1024"),
+        (contract::env::LLM_CONTEXT_LENGTH, "32768"),
+        (contract::env::TURN_TIMEOUT, "600"),
+    ] {
+        assert_eq!(env_value(&rendered, name).as_deref(), Some(value), "{name}");
+    }
+    // A new key restarts the pods; the same key does not.
+    let annotation = |r: &Rendered| {
+        r.deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(render::RESTART_HASH_ANNOTATION).cloned())
+    };
+    let again = render_ok(&orch, &[], &secrets);
+    assert_eq!(annotation(&rendered), annotation(&again));
+    let rotated = render_ok(&orch, &[], &[secret("llm", &[("api-key", "sk-new")])]);
+    assert_ne!(annotation(&rendered), annotation(&rotated));
+    // The Secret must exist, and the error names the field.
+    let err = render_with(&orch, &[], &[], &Existing::default(), &fresh()).expect_err("missing");
+    assert!(
+        err.to_string().contains("spec.llm.apiKeySecretRef"),
+        "{err}"
+    );
+    // Without these settings the server's defaults apply: nothing is rendered.
+    let plain = render_ok(&minimal(), &[], &[]);
+    for name in [
+        contract::env::LLM_API_KEY,
+        contract::env::LLM_TEMPERATURE,
+        contract::env::TURN_TIMEOUT,
+    ] {
+        assert!(
+            plain
+                .deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .is_some_and(|p| p.containers[0]
+                    .env
+                    .as_ref()
+                    .is_none_or(|e| e.iter().all(|v| v.name != name))),
+            "{name}"
+        );
+    }
 }
 
 #[test]

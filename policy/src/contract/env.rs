@@ -12,7 +12,18 @@ pub const OLLAMA_URL: &str = "AI_OLLAMA_URL";
 pub const LLM_PROVIDER: &str = "AI_LLM_PROVIDER";
 pub const DEFAULT_MODEL: &str = "AI_DEFAULT_MODEL";
 pub const MODELS: &str = "AI_MODELS";
+/// Seconds one model call may take.
 pub const LLM_TIMEOUT: &str = "AI_LLM_TIMEOUT";
+/// Seconds a whole chat turn (every model and tool call of it) may take.
+pub const TURN_TIMEOUT: &str = "AI_TURN_TIMEOUT";
+/// Sent as `Authorization: Bearer <key>` to the model server.
+pub const LLM_API_KEY: &str = "AI_LLM_API_KEY";
+/// Sampling temperature sent with every model call.
+pub const LLM_TEMPERATURE: &str = "AI_LLM_TEMPERATURE";
+/// The longest answer, in tokens (`0`: the model server's default).
+pub const LLM_MAX_TOKENS: &str = "AI_LLM_MAX_TOKENS";
+/// The context window, in tokens (`0`: the model server's default).
+pub const LLM_CONTEXT_LENGTH: &str = "AI_LLM_CONTEXT_LENGTH";
 pub const AUTH_ENABLED: &str = "AI_AUTH_ENABLED";
 pub const JWT_SECRET_KEY: &str = "AI_JWT_SECRET_KEY";
 pub const JWT_EXPIRE_MINUTES: &str = "AI_JWT_EXPIRE_MINUTES";

@@ -11,14 +11,16 @@
 //!
 //! Transport-free like [`super::turn`]; the `/v1` routes put it on the wire.
 
-use crate::agent::turn::{self, AuditedTools, TurnError, granted};
-use crate::agent::{self, AgentConfig, AgentEvent, EventSink, ToolCallRecord};
+use std::time::Instant;
+
+use crate::agent::turn::{
+    self, AuditedTools, MeteredLlm, TurnError, TurnSummary, granted, offered_tools, record_turn,
+};
+use crate::agent::{self, AgentConfig, AgentEvent, CallCounts, EventSink, ToolCallRecord};
 use crate::auth::Principal;
-use crate::llm::{self, ChatMessage, ChatRequest, Llm, Role, ToolCall, ToolDef};
+use crate::llm::{self, ChatMessage, ChatRequest, Llm, Role, TokenUsage, ToolCall, ToolDef};
 use crate::state::{AppState, RequestContext};
-use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::conversations::{self, NewMessage};
-use crate::tools;
 
 /// The value of the conversation extension field that starts a new conversation.
 pub const NEW_CONVERSATION: &str = "new";
@@ -40,7 +42,10 @@ pub struct CompletionRequest {
 /// What one completion produced.
 #[derive(Debug)]
 pub struct CompletionResult {
+    /// The model that answered, as the model server named it (else the requested one).
     pub model: String,
+    /// Token counts, when the model server reported them.
+    pub usage: Option<TokenUsage>,
     pub content: String,
     /// Passthrough mode: the model's calls of the client's tools.
     pub client_tool_calls: Vec<ToolCall>,
@@ -61,29 +66,30 @@ fn last_user_text(messages: &[ChatMessage]) -> &str {
         .unwrap_or_default()
 }
 
-/// Audits a failed completion as `/api/chat` does and names it for the caller.
-struct Failed<'a> {
-    state: &'a AppState,
-    ctx: &'a RequestContext,
+/// The names a completion's [`TurnSummary`] borrows.
+struct Summary {
     actor: String,
+    end_user: Option<String>,
     conversation_id: Option<String>,
+    model_requested: String,
+    model_used: String,
 }
 
-impl Failed<'_> {
-    async fn record(self, error: agent::AgentError) -> TurnError {
-        self.state
-            .audit
-            .record(
-                AuditEvent::new("chat", Outcome::Failure)
-                    .context(self.ctx)
-                    .actor(self.actor)
-                    .target(self.conversation_id.clone().unwrap_or_else(|| "-".into()))
-                    .reason(error.to_string()),
-            )
-            .await;
-        TurnError::Agent {
-            error,
-            conversation_id: self.conversation_id.unwrap_or_default(),
+impl Summary {
+    fn turn(&self, started: Instant) -> TurnSummary<'_> {
+        TurnSummary {
+            action: "chat",
+            actor: &self.actor,
+            end_user: self.end_user.as_deref(),
+            conversation_id: self.conversation_id.as_deref(),
+            model_requested: &self.model_requested,
+            model_used: &self.model_used,
+            iterations: 0,
+            calls: CallCounts::default(),
+            usage: None,
+            duration: started.elapsed(),
+            hit_iteration_limit: false,
+            error: None,
         }
     }
 }
@@ -184,25 +190,28 @@ pub async fn execute<S: EventSink>(
     prepared: Prepared,
     events: &mut S,
 ) -> Result<CompletionResult, TurnError> {
+    let started = Instant::now();
     let Prepared {
         request,
         model,
         conversation_id,
     } = prepared;
     let llm = &state.llm;
-    let failed = Failed {
-        state,
-        ctx,
-        actor: match &request.end_user {
-            Some(user) => format!("{} (user {user})", principal.identity()),
-            None => principal.identity(),
-        },
+    let metered = MeteredLlm {
+        client: &llm.client,
+        metrics: &state.metrics,
+    };
+    let actor = principal.actor();
+    let summary = |model_used: String| Summary {
+        actor: actor.clone(),
+        end_user: request.end_user.clone(),
         conversation_id: conversation_id.clone(),
+        model_requested: model.clone(),
+        model_used,
     };
 
     if !request.client_tools.is_empty() {
-        let reply = llm
-            .client
+        let reply = metered
             .chat(ChatRequest {
                 model: &model,
                 messages: &request.messages,
@@ -211,22 +220,41 @@ pub async fn execute<S: EventSink>(
             .await;
         let reply = match reply {
             Ok(reply) => reply,
-            Err(e) => return Err(failed.record(e.into()).await),
+            Err(e) => {
+                let error = agent::AgentError::from(e);
+                let parts = summary(model.clone());
+                let mut failed = parts.turn(started);
+                failed.iterations = 1;
+                failed.error = Some(&error);
+                record_turn(state, ctx, &failed).await;
+                return Err(TurnError::Agent {
+                    error,
+                    conversation_id: conversation_id.unwrap_or_default(),
+                });
+            }
         };
+        let model_used = reply.model.clone().unwrap_or_else(|| model.clone());
+        let message = reply.message;
         if let Some(id) = &conversation_id {
             let row = NewMessage {
                 role: "assistant".into(),
-                content: reply.content.clone(),
-                model_used: Some(model.clone()),
-                tool_calls: (!reply.tool_calls.is_empty())
-                    .then(|| serde_json::json!(reply.tool_calls)),
+                content: message.content.clone(),
+                model_used: Some(model_used.clone()),
+                tool_calls: (!message.tool_calls.is_empty())
+                    .then(|| serde_json::json!(message.tool_calls)),
             };
             state.db.append_messages(id, &[row]).await?;
         }
+        let parts = summary(model_used.clone());
+        let mut done = parts.turn(started);
+        done.iterations = 1;
+        done.usage = reply.usage;
+        record_turn(state, ctx, &done).await;
         return Ok(CompletionResult {
-            model,
-            content: reply.content,
-            client_tool_calls: reply.tool_calls,
+            model: model_used,
+            usage: reply.usage,
+            content: message.content,
+            client_tool_calls: message.tool_calls,
             tool_calls: None,
             hit_iteration_limit: false,
             conversation_id,
@@ -244,34 +272,44 @@ pub async fn execute<S: EventSink>(
         model: model.clone(),
         max_iterations: state.settings.agent.max_iterations.max(1),
         system_prompt: turn::system_prompt(&policy),
-        tools: tools::registry()
-            .iter()
-            .filter(|t| granted.contains(&t.scope))
-            .map(|t| ToolDef {
-                name: t.name.into(),
-                description: t.description.into(),
-                parameters: t.parameters(),
-            })
-            .collect(),
+        tools: offered_tools(&granted),
+        turn_timeout: Some(state.settings.agent.turn_timeout),
     };
     let runner = AuditedTools {
         state,
         granted,
-        actor: principal.identity(),
+        actor: actor.clone(),
         ctx,
     };
-    let run = agent::run(&llm.client, &runner, events, &config, request.messages).await;
-    if let Some(id) = &conversation_id {
-        state
-            .db
-            .append_messages(id, &turn::rows_of(&run, &model))
-            .await?;
-    }
+    let run = agent::run(&metered, &runner, events, &config, request.messages.clone()).await;
+    let model_used = run.model_used.clone().unwrap_or_else(|| model.clone());
+    let stored = match &conversation_id {
+        Some(id) => {
+            state
+                .db
+                .append_messages(id, &turn::rows_of(&run, &model_used))
+                .await
+        }
+        None => Ok(()),
+    };
+    let parts = summary(model_used.clone());
+    let mut done = parts.turn(started);
+    done.iterations = run.iterations;
+    done.calls = CallCounts::of(&run.tool_calls);
+    done.usage = run.usage;
+    done.hit_iteration_limit = run.hit_iteration_limit;
+    done.error = run.error.as_ref();
+    record_turn(state, ctx, &done).await;
+    stored?;
     if let Some(error) = run.error {
-        return Err(failed.record(error).await);
+        return Err(TurnError::Agent {
+            error,
+            conversation_id: conversation_id.unwrap_or_default(),
+        });
     }
     Ok(CompletionResult {
-        model,
+        model: model_used,
+        usage: run.usage,
         content: run.response,
         client_tool_calls: Vec::new(),
         tool_calls: Some(run.tool_calls),

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ToolCallRecord;
+use crate::tools::RunOutcome;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -27,9 +28,16 @@ pub enum AgentEvent {
     /// A tool call's outcome.
     Result {
         tool: String,
+        /// The policy's decision.
         allowed: bool,
+        /// How an allowed call went (`ok` or `error`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        outcome: Option<RunOutcome>,
         #[serde(skip_serializing_if = "Option::is_none")]
         result: Option<Value>,
+        /// What went wrong when `outcome` is `error`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// The policy rule that decided.
@@ -40,7 +48,10 @@ pub enum AgentEvent {
     Complete {
         response: String,
         conversation_id: String,
+        /// The model that answered, as the model server named it.
         model_used: String,
+        /// The model the turn asked for (after `auto` and the default were applied).
+        model_requested: String,
         tool_calls: Vec<ToolCallRecord>,
         iterations: u32,
     },
@@ -56,7 +67,9 @@ impl AgentEvent {
         AgentEvent::Result {
             tool: record.tool.clone(),
             allowed: record.allowed,
+            outcome: record.outcome,
             result: record.result.clone(),
+            error: record.error.clone(),
             reason: record.reason.clone(),
             rule: record.rule.clone(),
             duration_ms: record.duration_ms,

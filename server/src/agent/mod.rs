@@ -6,17 +6,20 @@
 
 pub mod completion;
 mod events;
+pub mod history;
 #[cfg(test)]
 mod tests;
+pub mod text_calls;
 pub mod turn;
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::llm::{ChatMessage, ChatRequest, Llm, LlmError, Role, ToolCall, ToolDef};
-use crate::tools::{ToolError, ToolOutcome};
+use crate::llm::{ChatMessage, ChatRequest, Llm, LlmError, Role, TokenUsage, ToolCall, ToolDef};
+use crate::tools::{RunOutcome, ToolError, ToolOutcome};
 
 pub use events::AgentEvent;
 
@@ -53,17 +56,27 @@ pub struct AgentConfig {
     pub max_iterations: u32,
     pub system_prompt: String,
     pub tools: Vec<ToolDef>,
+    /// The whole turn's deadline (`AI_TURN_TIMEOUT`), over every model and tool call;
+    /// each model call also has its own limit (`AI_LLM_TIMEOUT`) in the client.
+    pub turn_timeout: Option<Duration>,
 }
 
-/// One tool call as the API reports it: `{tool, arguments, allowed, result | reason, rule,
-/// duration_ms}`.
+/// One tool call as the API reports it: `{tool, arguments, allowed, outcome, result | reason,
+/// error, rule, duration_ms}`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ToolCallRecord {
     pub tool: String,
     pub arguments: Value,
+    /// The policy's decision.
     pub allowed: bool,
+    /// How an allowed call went (`ok` or `error`); absent when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// What went wrong when `outcome` is `error` (the path and the system's error text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The policy rule that decided (absent when the call did not fit any tool).
@@ -83,6 +96,24 @@ pub enum AgentError {
     /// The client went away; nothing more is done.
     #[error("the client disconnected")]
     Cancelled,
+    /// The turn as a whole ran past `AI_TURN_TIMEOUT` (seconds).
+    #[error(
+        "the chat turn did not finish within {0} seconds (AI_TURN_TIMEOUT); what it did so far is stored"
+    )]
+    TurnTimeout(u64),
+}
+
+impl AgentError {
+    /// The metric label of a failed turn.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentError::Llm(LlmError::Timeout(_)) => "llm_timeout",
+            AgentError::Llm(_) => "llm_error",
+            AgentError::MalformedToolCall(_) => "malformed_tool_call",
+            AgentError::Cancelled => "cancelled",
+            AgentError::TurnTimeout(_) => "turn_timeout",
+        }
+    }
 }
 
 /// What a run produced. `messages` are the assistant and tool messages added
@@ -96,6 +127,40 @@ pub struct AgentRun {
     pub hit_iteration_limit: bool,
     pub messages: Vec<ChatMessage>,
     pub error: Option<AgentError>,
+    /// The model that answered, as the model server named it (the last answer's `model`).
+    pub model_used: Option<String>,
+    /// Token counts summed over the model calls that reported them (`None`: none did).
+    pub usage: Option<TokenUsage>,
+}
+
+/// Tool calls of a run by what became of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub allowed: u32,
+    pub refused: u32,
+    /// Allowed calls that failed.
+    pub errored: u32,
+    /// Calls that fit no tool.
+    pub invalid: u32,
+}
+
+impl CallCounts {
+    pub fn of(records: &[ToolCallRecord]) -> Self {
+        let mut counts = CallCounts::default();
+        for record in records {
+            match (record.allowed, record.outcome, &record.rule) {
+                (true, Some(RunOutcome::Error), _) => counts.errored += 1,
+                (true, _, _) => counts.allowed += 1,
+                (false, _, None) => counts.invalid += 1,
+                (false, _, Some(_)) => counts.refused += 1,
+            }
+        }
+        counts
+    }
+}
+
+fn seconds(d: Duration) -> u64 {
+    d.as_secs_f64().ceil() as u64
 }
 
 /// Runs the loop for one user message. `history` holds earlier messages of
@@ -115,6 +180,10 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
     let first_new = messages.len();
     let mut out = AgentRun::default();
     let mut told_malformed = false;
+    let deadline = config
+        .turn_timeout
+        .map(|t| (Instant::now() + t, seconds(t)));
+    let expired = || deadline.and_then(|(at, secs)| (Instant::now() >= at).then_some(secs));
 
     let finish = |mut out: AgentRun, messages: Vec<ChatMessage>, error: Option<AgentError>| {
         out.messages = messages.into_iter().skip(first_new).collect();
@@ -125,6 +194,9 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
     while out.iterations < config.max_iterations {
         if events.is_closed() {
             return finish(out, messages, Some(AgentError::Cancelled));
+        }
+        if let Some(secs) = expired() {
+            return finish(out, messages, Some(AgentError::TurnTimeout(secs)));
         }
         out.iterations += 1;
         events
@@ -137,10 +209,37 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
             messages: &messages,
             tools: &config.tools,
         };
-        let reply = match llm.chat(request).await {
-            Ok(reply) => reply,
+        let answer = match deadline {
+            Some((at, secs)) => {
+                let left = at.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, llm.chat(request)).await {
+                    Ok(answer) => answer,
+                    Err(_) => return finish(out, messages, Some(AgentError::TurnTimeout(secs))),
+                }
+            }
+            None => llm.chat(request).await,
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
             Err(e) => return finish(out, messages, Some(AgentError::Llm(e))),
         };
+        if answer.model.is_some() {
+            out.model_used = answer.model;
+        }
+        if let Some(usage) = answer.usage {
+            let sum = out.usage.get_or_insert_with(TokenUsage::default);
+            sum.input += usage.input;
+            sum.output += usage.output;
+        }
+        let mut reply = answer.message;
+        // Small models often write the call as JSON text instead of `tool_calls`.
+        if reply.tool_calls.is_empty()
+            && let Some(mut call) = text_calls::parse(&reply.content, &config.tools)
+        {
+            call.id = Some(format!("call_text_{}", out.iterations));
+            reply.content.clear();
+            reply.tool_calls.push(call);
+        }
         if reply.tool_calls.is_empty() {
             out.response = reply.content.clone();
             messages.push(reply);
@@ -151,6 +250,9 @@ pub async fn run<L: Llm, T: ToolRunner, S: EventSink>(
         for call in &calls {
             if events.is_closed() {
                 return finish(out, messages, Some(AgentError::Cancelled));
+            }
+            if let Some(secs) = expired() {
+                return finish(out, messages, Some(AgentError::TurnTimeout(secs)));
             }
             events
                 .emit(AgentEvent::Tool {
@@ -202,6 +304,12 @@ fn record_of(call: &ToolCall, outcome: &ToolOutcome) -> ToolCallRecord {
         tool: call.name.clone(),
         arguments: call.arguments.clone(),
         allowed: outcome.allowed,
+        outcome: if outcome.allowed {
+            outcome.outcome
+        } else {
+            None
+        },
+        error: outcome.error.clone(),
         result: if outcome.allowed {
             outcome.result.clone()
         } else {
@@ -222,7 +330,9 @@ fn malformed_record(call: &ToolCall, error: &ToolError) -> ToolCallRecord {
         tool: call.name.clone(),
         arguments: call.arguments.clone(),
         allowed: false,
+        outcome: None,
         result: None,
+        error: None,
         reason: Some(error.to_string()),
         rule: None,
         duration_ms: 0,

@@ -6,17 +6,19 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::llm::{ChatMessage, ChatRequest, Llm, LlmError, Role, ToolCall, ToolDef};
+use crate::llm::{
+    ChatMessage, ChatRequest, Llm, LlmError, LlmReply, Role, TokenUsage, ToolCall, ToolDef,
+};
 use crate::tools::{ToolError, ToolOutcome};
 
 /// Answers from a script and records every request's messages.
 struct ScriptedLlm {
-    script: Mutex<VecDeque<Result<ChatMessage, LlmError>>>,
+    script: Mutex<VecDeque<Result<LlmReply, LlmError>>>,
     seen: Mutex<Vec<Vec<ChatMessage>>>,
 }
 
 impl ScriptedLlm {
-    fn new(script: Vec<Result<ChatMessage, LlmError>>) -> Self {
+    fn new(script: Vec<Result<LlmReply, LlmError>>) -> Self {
         ScriptedLlm {
             script: Mutex::new(script.into()),
             seen: Mutex::new(Vec::new()),
@@ -28,7 +30,7 @@ impl ScriptedLlm {
 }
 
 impl Llm for ScriptedLlm {
-    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatMessage, LlmError> {
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<LlmReply, LlmError> {
         self.seen
             .lock()
             .expect("lock")
@@ -41,11 +43,11 @@ impl Llm for ScriptedLlm {
     }
 }
 
-fn text(content: &str) -> ChatMessage {
-    ChatMessage::new(Role::Assistant, content)
+fn text(content: &str) -> LlmReply {
+    LlmReply::of(ChatMessage::new(Role::Assistant, content))
 }
 
-fn calls(list: &[(&str, Value)]) -> ChatMessage {
+fn calls(list: &[(&str, Value)]) -> LlmReply {
     let mut m = ChatMessage::new(Role::Assistant, "");
     m.tool_calls = list
         .iter()
@@ -55,7 +57,7 @@ fn calls(list: &[(&str, Value)]) -> ChatMessage {
             arguments: a.clone(),
         })
         .collect();
-    m
+    LlmReply::of(m)
 }
 
 /// `echo` runs, `rm` is refused, anything else is unknown.
@@ -101,6 +103,7 @@ fn config(max: u32) -> AgentConfig {
             description: "d".into(),
             parameters: json!({"type": "object"}),
         }],
+        turn_timeout: None,
     }
 }
 
@@ -251,7 +254,9 @@ fn events_serialize_with_their_v3_type_names() {
     let r = AgentEvent::Result {
         tool: "t".into(),
         allowed: false,
+        outcome: None,
         result: None,
+        error: None,
         reason: Some("no".into()),
         rule: Some("commands.default".into()),
         duration_ms: 3,
@@ -261,4 +266,145 @@ fn events_serialize_with_their_v3_type_names() {
         json!({"type": "result", "tool": "t", "allowed": false, "reason": "no",
             "rule": "commands.default", "duration_ms": 3})
     );
+}
+
+#[test]
+fn a_failed_call_reports_its_outcome_apart_from_the_decision() {
+    let failed = AgentEvent::Result {
+        tool: "list_directory".into(),
+        allowed: true,
+        outcome: Some(crate::tools::RunOutcome::Error),
+        result: Some(json!({"error": "cannot list `/x`: No such file or directory", "path": "/x"})),
+        error: Some("cannot list `/x`: No such file or directory".into()),
+        reason: None,
+        rule: Some("paths.read[0] (/)".into()),
+        duration_ms: 1,
+    };
+    let value = serde_json::to_value(&failed).expect("json");
+    assert_eq!(value["allowed"], true);
+    assert_eq!(value["outcome"], "error");
+    assert_eq!(
+        value["error"],
+        "cannot list `/x`: No such file or directory"
+    );
+}
+
+/// Echo tool whose calls fail (allowed, then an error).
+struct FailingTools;
+
+impl ToolRunner for FailingTools {
+    async fn run(&self, _name: &str, _arguments: &Value) -> Result<ToolOutcome, ToolError> {
+        Ok(ToolOutcome::failed(
+            "paths.read[0] (/tmp)",
+            "allowed",
+            "/tmp/gone",
+            "cannot list `/tmp/gone`: No such file or directory",
+            Some("/tmp/gone"),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_allowed_call_that_fails_is_recorded_as_an_error() {
+    let llm = ScriptedLlm::new(vec![Ok(calls(&[("echo", json!({}))])), Ok(text("gone"))]);
+    let run = run(&llm, &FailingTools, &mut NoEvents, &config(5), user("x")).await;
+    let record = &run.tool_calls[0];
+    assert!(record.allowed);
+    assert_eq!(record.outcome, Some(crate::tools::RunOutcome::Error));
+    assert_eq!(
+        record.error.as_deref(),
+        Some("cannot list `/tmp/gone`: No such file or directory")
+    );
+    assert_eq!(
+        CallCounts::of(&run.tool_calls),
+        CallCounts {
+            errored: 1,
+            ..CallCounts::default()
+        }
+    );
+    // The model is told the error and the path.
+    let told = &llm.seen()[1];
+    let result = told.last().expect("tool message");
+    assert!(result.content.contains("/tmp/gone") && result.content.contains("No such file"));
+}
+
+#[tokio::test]
+async fn a_call_written_as_text_runs_as_a_call() {
+    let fenced = "```json\n{\"name\": \"echo\", \"arguments\": {}}\n```";
+    let llm = ScriptedLlm::new(vec![Ok(text(fenced)), Ok(text("echoed"))]);
+    let run = run(&llm, &FakeTools, &mut NoEvents, &config(5), user("x")).await;
+    assert_eq!(run.response, "echoed");
+    assert_eq!(run.tool_calls.len(), 1);
+    assert_eq!(run.tool_calls[0].tool, "echo");
+    // The model's next request shows the call as a call, answered by a tool message.
+    let second = &llm.seen()[1];
+    let assistant = &second[second.len() - 2];
+    assert_eq!(assistant.content, "");
+    assert_eq!(assistant.tool_calls[0].id.as_deref(), Some("call_text_1"));
+    let answer = &second[second.len() - 1];
+    assert_eq!(answer.role, Role::Tool);
+    assert_eq!(answer.tool_call_id.as_deref(), Some("call_text_1"));
+}
+
+#[tokio::test]
+async fn text_that_only_contains_a_call_stays_the_answer() {
+    let prose = "To list it I would call {\"name\": \"echo\", \"arguments\": {}}.";
+    let llm = ScriptedLlm::new(vec![Ok(text(prose))]);
+    let run = run(&llm, &FakeTools, &mut NoEvents, &config(5), user("x")).await;
+    assert_eq!(run.response, prose);
+    assert!(run.tool_calls.is_empty());
+    // A call to a tool that is not offered stays text too.
+    let other = "{\"name\": \"rm\", \"arguments\": {}}";
+    let llm = ScriptedLlm::new(vec![Ok(text(other))]);
+    let run = super::run(&llm, &FakeTools, &mut NoEvents, &config(5), user("x")).await;
+    assert_eq!(run.response, other);
+}
+
+#[tokio::test]
+async fn the_answering_model_and_the_token_counts_are_kept() {
+    let mut first = calls(&[("echo", json!({}))]);
+    first.model = Some("m:7b-q4".into());
+    first.usage = Some(TokenUsage {
+        input: 100,
+        output: 10,
+    });
+    let mut second = text("done");
+    second.model = Some("m:7b-q4".into());
+    second.usage = Some(TokenUsage {
+        input: 150,
+        output: 5,
+    });
+    let llm = ScriptedLlm::new(vec![Ok(first), Ok(second)]);
+    let run = run(&llm, &FakeTools, &mut NoEvents, &config(5), user("x")).await;
+    assert_eq!(run.model_used.as_deref(), Some("m:7b-q4"));
+    assert_eq!(
+        run.usage,
+        Some(TokenUsage {
+            input: 250,
+            output: 15
+        })
+    );
+    let llm = ScriptedLlm::new(vec![Ok(text("plain"))]);
+    let run = super::run(&llm, &FakeTools, &mut NoEvents, &config(5), user("x")).await;
+    assert_eq!((run.model_used, run.usage), (None, None));
+}
+
+/// A model that never answers.
+struct SilentLlm;
+
+impl Llm for SilentLlm {
+    async fn chat(&self, _request: ChatRequest<'_>) -> Result<LlmReply, LlmError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn the_turn_deadline_ends_a_turn_whose_model_hangs() {
+    let mut config = config(5);
+    config.turn_timeout = Some(std::time::Duration::from_millis(20));
+    let run = run(&SilentLlm, &FakeTools, &mut NoEvents, &config, user("x")).await;
+    assert_eq!(run.error, Some(AgentError::TurnTimeout(1)));
+    assert_eq!(run.iterations, 1);
+    let message = AgentError::TurnTimeout(300).to_string();
+    assert!(message.contains("AI_TURN_TIMEOUT"), "{message}");
 }

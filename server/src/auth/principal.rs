@@ -52,7 +52,16 @@ impl Principal {
         self.has_scope(Scope::Admin)
     }
 
-    /// The identity used for rate limits and audit rows.
+    /// The audit actor: the username for a user's own credentials (the same
+    /// form the login events record), `key:<id>` for an API key.
+    pub fn actor(&self) -> String {
+        match &self.key_id {
+            Some(id) => format!("key:{id}"),
+            None => self.username.clone(),
+        }
+    }
+
+    /// The identity rate limits and MCP sessions are keyed by.
     pub fn identity(&self) -> String {
         match &self.key_id {
             Some(id) => format!("key:{id}"),

@@ -97,13 +97,20 @@ pub struct LlmSettings {
     pub default_model: String,
     /// Models offered to clients (`AI_MODELS`, JSON list or comma separated); empty = ask the server.
     pub models: Vec<String>,
+    /// One model call's limit (`AI_LLM_TIMEOUT`).
     pub timeout: Duration,
+    /// `AI_LLM_API_KEY`, sent as `Authorization: Bearer <key>`.
+    pub api_key: Option<Secret>,
+    /// `AI_LLM_TEMPERATURE`, `AI_LLM_MAX_TOKENS`, `AI_LLM_CONTEXT_LENGTH`.
+    pub params: crate::llm::GenerationParams,
 }
 
 /// What the agent loop and its tools need.
 #[derive(Clone, Debug)]
 pub struct AgentSettings {
     pub max_iterations: u32,
+    /// A whole turn's limit (`AI_TURN_TIMEOUT`), over all its model and tool calls.
+    pub turn_timeout: Duration,
     pub upload_dir: PathBuf,
     pub max_upload_size: u64,
 }
@@ -458,9 +465,14 @@ impl Settings {
             timeout: Duration::from_secs_f64(
                 parse_or(get(env::LLM_TIMEOUT), env::LLM_TIMEOUT, 120.0f64)?.max(0.001),
             ),
+            api_key: get(env::LLM_API_KEY).map(|k| Secret::new(k.trim())),
+            params: generation_params(&get)?,
         };
         let agent = AgentSettings {
             max_iterations: parse_or(get("AI_MAX_ITERATIONS"), "AI_MAX_ITERATIONS", 12)?,
+            turn_timeout: Duration::from_secs_f64(
+                parse_or(get(env::TURN_TIMEOUT), env::TURN_TIMEOUT, 300.0f64)?.max(0.001),
+            ),
             upload_dir: get("AI_UPLOAD_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("uploads")),
@@ -690,6 +702,37 @@ fn lockout_settings(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Loc
     })
 }
 
+/// `AI_LLM_TEMPERATURE` (0–2, default 0.2), `AI_LLM_MAX_TOKENS` (default
+/// 2048) and `AI_LLM_CONTEXT_LENGTH` (default 8192); a token count of `0`
+/// leaves it to the model server.
+fn generation_params(
+    get: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<crate::llm::GenerationParams> {
+    let defaults = crate::llm::GenerationParams::default();
+    let temperature: f64 = parse_or(
+        get(env::LLM_TEMPERATURE),
+        env::LLM_TEMPERATURE,
+        defaults.temperature,
+    )?;
+    if !(0.0..=2.0).contains(&temperature) {
+        bail!(
+            "{}={temperature} is out of range: use a value from 0 to 2 (low values such as 0.2 suit tool use)",
+            env::LLM_TEMPERATURE
+        );
+    }
+    let tokens = |name: &str, default: Option<u32>| -> anyhow::Result<Option<u32>> {
+        Ok(match get(name) {
+            None => default,
+            Some(v) => Some(parse_or(Some(v), name, 0u32)?).filter(|n| *n > 0),
+        })
+    };
+    Ok(crate::llm::GenerationParams {
+        temperature,
+        max_tokens: tokens(env::LLM_MAX_TOKENS, defaults.max_tokens)?,
+        context_length: tokens(env::LLM_CONTEXT_LENGTH, defaults.context_length)?,
+    })
+}
+
 fn parse_or<T: std::str::FromStr>(
     value: Option<String>,
     name: &str,
@@ -812,6 +855,40 @@ mod tests {
         assert_eq!(s.overrides.rate_limit_default, Some((30, "1m")));
         assert_eq!(s.llm.base_url, "http://ollama:11434");
         assert!(settings(&ServeArgs::default(), &[("AI_AUTH_ENABLED", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn generation_parameters_timeouts_and_the_api_key() {
+        let s = settings(&ServeArgs::default(), &[]).unwrap();
+        assert_eq!(s.llm.params, crate::llm::GenerationParams::default());
+        assert_eq!(s.llm.params.temperature, 0.2);
+        assert_eq!(s.agent.turn_timeout, Duration::from_secs(300));
+        assert_eq!(s.llm.timeout, Duration::from_secs(120));
+        assert!(s.llm.api_key.is_none());
+        let s = settings(
+            &ServeArgs::default(),
+            &[
+                ("AI_LLM_TEMPERATURE", "0"),
+                ("AI_LLM_MAX_TOKENS", "0"),
+                ("AI_LLM_CONTEXT_LENGTH", "32768"),
+                ("AI_TURN_TIMEOUT", "45"),
+                ("AI_LLM_API_KEY", "sk-test-0123456789"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.llm.params.temperature, 0.0);
+        assert_eq!(s.llm.params.max_tokens, None);
+        assert_eq!(s.llm.params.context_length, Some(32768));
+        assert_eq!(s.agent.turn_timeout, Duration::from_secs(45));
+        assert_eq!(
+            s.llm.api_key.as_ref().map(Secret::expose),
+            Some("sk-test-0123456789")
+        );
+        assert!(!format!("{s:?}").contains("sk-test-0123456789"));
+        let err = settings(&ServeArgs::default(), &[("AI_LLM_TEMPERATURE", "3")]).unwrap_err();
+        assert!(err.to_string().contains("AI_LLM_TEMPERATURE"), "{err}");
+        let err = settings(&ServeArgs::default(), &[("AI_LLM_MAX_TOKENS", "-1")]).unwrap_err();
+        assert!(err.to_string().contains("AI_LLM_MAX_TOKENS"), "{err}");
     }
 
     #[test]

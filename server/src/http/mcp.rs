@@ -95,7 +95,13 @@ fn mcp_tool(spec: &tools::ToolSpec) -> Tool {
 pub fn result_of(outcome: &ToolOutcome) -> CallToolResult {
     if outcome.allowed {
         let result = outcome.result.clone().unwrap_or(Value::Null);
-        let mut out = CallToolResult::success(vec![ContentBlock::text(result.to_string())]);
+        let text = ContentBlock::text(result.to_string());
+        // An allowed call that failed is a tool error (`isError`), with what went wrong.
+        let mut out = if outcome.is_error() {
+            CallToolResult::error(vec![text])
+        } else {
+            CallToolResult::success(vec![text])
+        };
         if result.is_object() {
             out.structured_content = Some(result);
         }
@@ -157,7 +163,7 @@ impl ServerHandler for McpTools {
         let runner = AuditedTools {
             state: &self.state,
             granted: granted(&principal),
-            actor: principal.identity(),
+            actor: principal.actor(),
             ctx: &ctx,
         };
         let result = match crate::agent::ToolRunner::run(&runner, spec.name, &arguments).await {
@@ -288,29 +294,28 @@ mod tests {
 
     #[test]
     fn refusals_are_error_results_with_reason_and_rule() {
-        let refused = ToolOutcome {
-            allowed: false,
-            rule: "paths.deny[0]".into(),
-            reason: "/etc/shadow is denied".into(),
-            target: "/etc/shadow".into(),
-            result: None,
-        };
+        let refused = ToolOutcome::refused("paths.deny[0]", "/etc/shadow is denied", "/etc/shadow");
         let result = serde_json::to_value(result_of(&refused)).unwrap();
         assert_eq!(result["isError"], true);
         let text = result["content"][0]["text"].as_str().unwrap();
         assert!(text.contains("/etc/shadow is denied") && text.contains("paths.deny[0]"));
         assert_eq!(result["structuredContent"]["rule"], "paths.deny[0]");
 
-        let allowed = ToolOutcome {
-            allowed: true,
-            rule: "paths.read[0]".into(),
-            reason: String::new(),
-            target: "/data/a".into(),
-            result: Some(json!({"content": "hello"})),
-        };
+        let allowed = ToolOutcome::ran("paths.read[0]", "", "/data/a", json!({"content": "hello"}));
         let result = serde_json::to_value(result_of(&allowed)).unwrap();
         assert_eq!(result["isError"], false);
         assert_eq!(result["structuredContent"]["content"], "hello");
+
+        let failed = ToolOutcome::failed(
+            "paths.read[0]",
+            "",
+            "/data/gone",
+            "cannot list `/data/gone`: No such file or directory",
+            Some("/data/gone"),
+        );
+        let result = serde_json::to_value(result_of(&failed)).unwrap();
+        assert_eq!(result["isError"], true);
+        assert_eq!(result["structuredContent"]["path"], "/data/gone");
     }
 
     #[test]

@@ -212,9 +212,9 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     }
     let ctx = context_of(&req);
-    let key = match req.extensions().get::<AuthOutcome>() {
-        Some(AuthOutcome::Authenticated(p)) => p.identity(),
-        _ => format!("ip:{}", ctx.client_ip),
+    let (key, actor) = match req.extensions().get::<AuthOutcome>() {
+        Some(AuthOutcome::Authenticated(p)) => (p.identity(), p.actor()),
+        _ => (format!("ip:{}", ctx.client_ip), "-".to_string()),
     };
     let route = route_of(&req);
     match state.limiter.check(budget_of(&route), &key) {
@@ -243,7 +243,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             let audit = state.audit.clone();
             let event = AuditEvent::new("rate_limit", Outcome::Denied)
                 .context(&ctx)
-                .actor(key)
+                .actor(actor)
                 .target(format!("{} {route}", req.method()))
                 .reason(format!(
                     "budget of {limit} exhausted; retry after {retry_after}s"
@@ -274,7 +274,7 @@ pub async fn require_scope(State(state): State<AppState>, req: Request, next: Ne
         AuthOutcome::Authenticated(principal) => match access {
             RouteAccess::Scope(scope) if !principal.has_scope(scope) => (
                 ApiError::Forbidden(format!("Missing required scope: {scope}")),
-                principal.identity(),
+                principal.actor(),
                 format!("missing scope {scope}"),
             ),
             _ => return next.run(req).await,

@@ -4,10 +4,22 @@
 
 use serde_json::{Value, json};
 
-use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, ToolCall};
+use super::{ChatMessage, ChatRequest, GenerationParams, LlmError, LlmReply, ModelInfo, ToolCall};
 
-pub fn request_body(request: &ChatRequest<'_>) -> Value {
-    super::chat_body(request, message_json)
+/// The request, with the generation parameters in `options`
+/// (`temperature`, `num_predict`, `num_ctx`).
+pub fn request_body(request: &ChatRequest<'_>, params: &GenerationParams) -> Value {
+    let mut body = super::chat_body(request, message_json);
+    let mut options = serde_json::Map::new();
+    options.insert("temperature".into(), json!(params.temperature));
+    if let Some(n) = params.max_tokens {
+        options.insert("num_predict".into(), json!(n));
+    }
+    if let Some(n) = params.context_length {
+        options.insert("num_ctx".into(), json!(n));
+    }
+    body["options"] = Value::Object(options);
+    body
 }
 
 fn message_json(m: &ChatMessage) -> Value {
@@ -21,20 +33,24 @@ fn message_json(m: &ChatMessage) -> Value {
     Value::Object(out)
 }
 
-pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
+/// The answer: its message, `model`, and `prompt_eval_count` / `eval_count` as the token counts.
+pub fn parse_reply(answer: &Value) -> Result<LlmReply, LlmError> {
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
         return Err(LlmError::BadResponse(error.to_string()));
     }
     let message = answer
         .get("message")
         .ok_or_else(|| LlmError::BadResponse("the answer has no `message`".into()))?;
-    Ok(super::assistant_reply(message, |_, call, function| {
-        ToolCall {
-            id: call.get("id").and_then(Value::as_str).map(str::to_string),
-            name: super::function_name(function),
-            arguments: function.get("arguments").cloned().unwrap_or(Value::Null),
-        }
-    }))
+    let message = super::assistant_reply(message, |_, call, function| ToolCall {
+        id: call.get("id").and_then(Value::as_str).map(str::to_string),
+        name: super::function_name(function),
+        arguments: function.get("arguments").cloned().unwrap_or(Value::Null),
+    });
+    Ok(LlmReply {
+        message,
+        model: super::answer_model(answer),
+        usage: super::usage_of(answer.get("prompt_eval_count"), answer.get("eval_count")),
+    })
 }
 
 pub fn parse_tags(body: &Value) -> Result<Vec<ModelInfo>, LlmError> {
@@ -85,12 +101,23 @@ mod tests {
             description: "d".into(),
             parameters: json!({"type": "object"}),
         }];
-        let body = request_body(&ChatRequest {
-            model: "m",
-            messages: &messages,
-            tools: &tools,
-        });
+        let params = GenerationParams {
+            temperature: 0.1,
+            max_tokens: Some(512),
+            context_length: None,
+        };
+        let body = request_body(
+            &ChatRequest {
+                model: "m",
+                messages: &messages,
+                tools: &tools,
+            },
+            &params,
+        );
         assert_eq!(body["stream"], false);
+        assert_eq!(body["options"]["temperature"], 0.1);
+        assert_eq!(body["options"]["num_predict"], 512);
+        assert!(body["options"].get("num_ctx").is_none(), "{body}");
         assert_eq!(body["tools"][0]["function"]["name"], "read_file");
         assert_eq!(
             body["messages"][1]["tool_calls"][0]["function"]["arguments"]["path"],
@@ -102,11 +129,25 @@ mod tests {
 
     #[test]
     fn reply_with_tool_calls_and_errors() {
-        let reply = parse_reply(&json!({"message": {"role": "assistant", "content": "",
-            "tool_calls": [{"function": {"name": "list_directory", "arguments": {"path": "/data"}}}]}, "done": true}))
+        let reply = parse_reply(&json!({"model": "llama3.1:8b-instruct-q4_K_M",
+            "message": {"role": "assistant", "content": "",
+            "tool_calls": [{"function": {"name": "list_directory", "arguments": {"path": "/data"}}}]},
+            "done": true, "prompt_eval_count": 120, "eval_count": 17}))
         .expect("parsed");
+        assert_eq!(reply.model.as_deref(), Some("llama3.1:8b-instruct-q4_K_M"));
+        assert_eq!(
+            reply.usage,
+            Some(crate::llm::TokenUsage {
+                input: 120,
+                output: 17
+            })
+        );
+        let reply = reply.message;
         assert_eq!(reply.tool_calls[0].name, "list_directory");
         assert_eq!(reply.tool_calls[0].arguments["path"], "/data");
+        let bare = parse_reply(&json!({"message": {"role": "assistant", "content": "hi"}}))
+            .expect("parsed");
+        assert_eq!((bare.model, bare.usage), (None, None));
         assert!(parse_reply(&json!({"error": "model not found"})).is_err());
         assert!(parse_reply(&json!({"done": true})).is_err());
     }

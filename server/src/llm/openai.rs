@@ -3,10 +3,19 @@
 
 use serde_json::{Value, json};
 
-use super::{ChatMessage, ChatRequest, LlmError, ModelInfo, Role, ToolCall};
+use super::{
+    ChatMessage, ChatRequest, GenerationParams, LlmError, LlmReply, ModelInfo, Role, ToolCall,
+};
 
-pub fn request_body(request: &ChatRequest<'_>) -> Value {
-    super::chat_body(request, message_json)
+/// The request, with `temperature` and `max_tokens` (the context length is
+/// fixed when such a server loads the model, so it is not sent).
+pub fn request_body(request: &ChatRequest<'_>, params: &GenerationParams) -> Value {
+    let mut body = super::chat_body(request, message_json);
+    body["temperature"] = json!(params.temperature);
+    if let Some(n) = params.max_tokens {
+        body["max_tokens"] = json!(n);
+    }
+    body
 }
 
 fn message_json(m: &ChatMessage) -> Value {
@@ -26,7 +35,8 @@ fn message_json(m: &ChatMessage) -> Value {
     Value::Object(out)
 }
 
-pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
+/// The answer: `choices[0].message`, `model`, and `usage.{prompt,completion}_tokens`.
+pub fn parse_reply(answer: &Value) -> Result<LlmReply, LlmError> {
     if let Some(error) = answer.get("error") {
         let text = error
             .get("message")
@@ -38,7 +48,7 @@ pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
     let message = answer
         .pointer("/choices/0/message")
         .ok_or_else(|| LlmError::BadResponse("the answer has no `choices[0].message`".into()))?;
-    Ok(super::assistant_reply(message, |index, call, function| {
+    let message = super::assistant_reply(message, |index, call, function| {
         // Arguments arrive as a JSON string; keep the text when it does not parse
         // so that the loop can tell the model its call was malformed.
         let arguments = match function.get("arguments") {
@@ -58,7 +68,14 @@ pub fn parse_reply(answer: &Value) -> Result<ChatMessage, LlmError> {
             name: super::function_name(function),
             arguments,
         }
-    }))
+    });
+    let usage = answer.get("usage");
+    Ok(LlmReply {
+        message,
+        model: super::answer_model(answer),
+        usage: usage
+            .and_then(|u| super::usage_of(u.get("prompt_tokens"), u.get("completion_tokens"))),
+    })
 }
 
 pub fn parse_models(body: &Value) -> Result<Vec<ModelInfo>, LlmError> {
@@ -91,12 +108,18 @@ mod tests {
         let mut assistant = ChatMessage::new(Role::Assistant, "");
         assistant.tool_calls.push(call.clone());
         let messages = [assistant, ChatMessage::tool_result(&call, "ok")];
-        let body = request_body(&ChatRequest {
-            model: "m",
-            messages: &messages,
-            tools: &[],
-        });
+        let body = request_body(
+            &ChatRequest {
+                model: "m",
+                messages: &messages,
+                tools: &[],
+            },
+            &GenerationParams::default(),
+        );
         assert!(body.get("tools").is_none());
+        assert_eq!(body["temperature"], 0.2);
+        assert_eq!(body["max_tokens"], 2048);
+        assert!(body.get("options").is_none() && body.get("num_ctx").is_none());
         assert_eq!(
             body["messages"][0]["tool_calls"][0]["function"]["arguments"],
             "{\"path\":\"/a\"}"
@@ -106,12 +129,20 @@ mod tests {
 
     #[test]
     fn reply_arguments_are_decoded_or_kept_as_text() {
-        let reply = parse_reply(&json!({"choices": [{"message": {"role": "assistant", "content": null,
+        let reply = parse_reply(&json!({"model": "qwen2.5-coder-1.5b-instruct-q8_0.gguf",
+            "choices": [{"message": {"role": "assistant", "content": null,
             "tool_calls": [
                 {"id": "a", "type": "function", "function": {"name": "list_directory", "arguments": "{\"path\":\"/d\"}"}},
                 {"id": "b", "type": "function", "function": {"name": "read_file", "arguments": "{broken"}}
-            ]}, "finish_reason": "tool_calls"}]}))
+            ]}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320}}))
         .expect("parsed");
+        assert_eq!(
+            reply.model.as_deref(),
+            Some("qwen2.5-coder-1.5b-instruct-q8_0.gguf")
+        );
+        assert_eq!(reply.usage.map(|u| (u.input, u.output)), Some((300, 20)));
+        let reply = reply.message;
         assert_eq!(reply.content, "");
         assert_eq!(reply.tool_calls[0].arguments["path"], "/d");
         assert_eq!(

@@ -15,14 +15,20 @@ pub enum Outcome {
     Success,
     Failure,
     Denied,
+    /// Allowed, then failed while doing it (a tool call on a missing file).
+    Error,
 }
 
 impl Outcome {
+    /// Every outcome's name, as stored and as `GET /api/audit?outcome=` takes it.
+    pub const NAMES: [&'static str; 4] = ["success", "failure", "denied", "error"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Denied => "denied",
+            Outcome::Error => "error",
         }
     }
 }
@@ -122,7 +128,7 @@ impl Audit {
     pub async fn record(&self, event: AuditEvent) {
         // Bounded once here, so the row, the log line and the file carry the same text and one
         // request with a huge path cannot write megabytes to each of them.
-        let row = AuditRow {
+        let mut row = AuditRow {
             id: 0,
             ts: now_ms(),
             actor: bounded(event.actor),
@@ -133,8 +139,16 @@ impl Audit {
             reason: bounded(event.reason),
             request_id: bounded(event.request_id),
         };
+        // Stored first, so that the log line and the file carry the row's id (0 when storing failed).
+        match self.db.insert_audit(&row).await {
+            Ok(id) => row.id = id,
+            Err(err) => {
+                tracing::error!(error = %err, action = %row.action, "cannot store an audit row")
+            }
+        }
         tracing::info!(
             target: "audit",
+            id = row.id,
             ts = row.ts,
             actor = %row.actor,
             ip = %row.ip,
@@ -152,9 +166,6 @@ impl Audit {
             if let Err(err) = f.write_all(line.as_bytes()).await {
                 tracing::error!(error = %err, "cannot append to the audit log file");
             }
-        }
-        if let Err(err) = self.db.insert_audit(&row).await {
-            tracing::error!(error = %err, action = %row.action, "cannot store an audit row");
         }
     }
 }

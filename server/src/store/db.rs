@@ -59,6 +59,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "uploads",
         include_str!("../../migrations/sqlite/0004_uploads.sql"),
     ),
+    (
+        5,
+        "audit actors",
+        include_str!("../../migrations/sqlite/0005_audit_actors.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -80,6 +85,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "uploads",
         include_str!("../../migrations/postgres/0004_uploads.sql"),
+    ),
+    (
+        5,
+        "audit actors",
+        include_str!("../../migrations/postgres/0005_audit_actors.sql"),
     ),
 ];
 
@@ -697,10 +707,11 @@ impl Db {
 
     // ---- audit ----
 
-    pub async fn insert_audit(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Stores the row and returns its id.
+    pub async fn insert_audit(&self, row: &AuditRow) -> Result<i64, sqlx::Error> {
+        let stored = sqlx::query(
             "INSERT INTO audit_log (ts, actor, ip, action, target, outcome, reason, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(row.ts)
         .bind(&row.actor)
@@ -710,9 +721,9 @@ impl Db {
         .bind(&row.outcome)
         .bind(&row.reason)
         .bind(&row.request_id)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        stored.try_get("id")
     }
 
     /// Newest first. Returns the page and the total matching count.
@@ -800,5 +811,89 @@ impl Db {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok((rows, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows written before migration 5 get the one actor form.
+    #[tokio::test]
+    async fn old_audit_actors_are_migrated_to_the_one_form() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("pool");
+        let before: Vec<Migration> = migrator(Backend::Sqlite)
+            .iter()
+            .filter(|m| m.version < 5)
+            .cloned()
+            .collect();
+        Migrator::with_migrations(before)
+            .run(&pool)
+            .await
+            .expect("migrations 1-4");
+        for (actor, reason) in [
+            ("user:admin", "r1"),
+            ("user:alice (user bob)", "r2"),
+            ("key:abc", "r3"),
+            ("alice", "r4"),
+            ("ip:10.0.0.9", "r5"),
+            ("system", "r6"),
+        ] {
+            sqlx::query(
+                "INSERT INTO audit_log (ts, actor, ip, action, target, outcome, reason, request_id) \
+                 VALUES (1, $1, '-', 'x', '', 'success', $2, '')",
+            )
+            .bind(actor)
+            .bind(reason)
+            .execute(&pool)
+            .await
+            .expect("insert");
+        }
+        pool.close().await;
+        let db = Db::connect(&url).await.expect("migrate to the latest");
+        let (rows, _) = db
+            .query_audit(&AuditFilter {
+                limit: 50,
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("rows");
+        let mut got: Vec<(String, String)> =
+            rows.into_iter().map(|r| (r.actor, r.reason)).collect();
+        got.sort();
+        let want: Vec<(String, String)> = [
+            ("-", "r5"),
+            ("admin", "r1"),
+            ("alice", "r2 end_user=bob"),
+            ("alice", "r4"),
+            ("key:abc", "r3"),
+            ("system", "r6"),
+        ]
+        .into_iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        let id = db
+            .insert_audit(&AuditRow {
+                id: 0,
+                ts: 2,
+                actor: "admin".into(),
+                ip: "-".into(),
+                action: "x".into(),
+                target: String::new(),
+                outcome: "error".into(),
+                reason: String::new(),
+                request_id: String::new(),
+            })
+            .await
+            .expect("insert");
+        assert_eq!(id, 7, "the new row's id is returned");
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use policy::{Access, Policy, RunStage};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -47,14 +46,26 @@ pub struct CommandOutput {
 
 pub async fn run(policy: &Policy, sandbox: &Sandbox, args: ExecuteArgs) -> ToolOutcome {
     let command = args.command;
+    let chosen = args.cwd.is_some();
     let cwd = args
         .cwd
         .map(PathBuf::from)
         .unwrap_or_else(|| default_cwd(policy));
+    // What would have been allowed: the default, which needs no `cwd` at all.
+    let leave_out = || {
+        format!(
+            "; leave `cwd` out to run in {}, or pick a directory under {}",
+            default_cwd(policy).display(),
+            super::files::roots_text(policy, Access::Read)
+        )
+    };
     if !cwd.is_absolute() {
         return ToolOutcome::refused(
             "cwd",
-            "the working directory must be an absolute path",
+            format!(
+                "the working directory must be an absolute path{}",
+                leave_out()
+            ),
             command,
         );
     }
@@ -63,9 +74,10 @@ pub async fn run(policy: &Policy, sandbox: &Sandbox, args: ExecuteArgs) -> ToolO
         return ToolOutcome::refused(
             place.rule,
             format!(
-                "working directory {} refused: {}",
+                "working directory {} refused: {}{}",
                 cwd.display(),
-                place.reason
+                place.reason,
+                if chosen { leave_out() } else { String::new() }
             ),
             command,
         );
@@ -85,23 +97,25 @@ pub async fn run(policy: &Policy, sandbox: &Sandbox, args: ExecuteArgs) -> ToolO
     let prepared = match prepared {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(reason)) => {
-            return ToolOutcome::ran(
+            return ToolOutcome::failed(
                 decision.rule,
                 decision.reason,
                 command,
-                json!({"error": format!("could not confine the command: {reason}")}),
+                format!("could not confine the command: {reason}"),
+                None,
             );
         }
         Err(e) => {
-            return ToolOutcome::ran(
+            return ToolOutcome::failed(
                 decision.rule,
                 decision.reason,
                 command,
-                json!({"error": format!("could not confine the command: {e}")}),
+                format!("could not confine the command: {e}"),
+                None,
             );
         }
     };
-    let result = match run_stages(
+    let failure = match run_stages(
         &prepared,
         // The decision's final argv and environment: what the policy judged plus
         // the server's additions (`sed --sandbox`, git's safety settings).
@@ -111,26 +125,36 @@ pub async fn run(policy: &Policy, sandbox: &Sandbox, args: ExecuteArgs) -> ToolO
     )
     .await
     {
-        Ok(output) => {
-            serde_json::to_value(output).unwrap_or_else(|e| json!({"error": e.to_string()}))
-        }
-        Err(_) if !place.resolved.is_dir() => json!({
-            "error": format!(
-                "could not start the command: the working directory {} does not exist",
+        Ok(output) => match serde_json::to_value(output) {
+            Ok(result) => return ToolOutcome::ran(decision.rule, decision.reason, command, result),
+            Err(e) => (format!("could not encode the command's output: {e}"), None),
+        },
+        Err(_) if !place.resolved.is_dir() => (
+            format!(
+                "could not start the command: the working directory `{}` does not exist",
                 place.resolved.display()
-            )
-        }),
+            ),
+            Some(place.resolved.display().to_string()),
+        ),
         Err(e) => match missing_program(&decision.run) {
-            Some(program) if e.kind() == std::io::ErrorKind::NotFound => json!({
-                "error": format!(
+            Some(program) if e.kind() == std::io::ErrorKind::NotFound => (
+                format!(
                     "could not start the command: the program {program:?} is not installed (searched PATH={})",
                     super::sandbox::plan::SAFE_PATH
-                )
-            }),
-            _ => json!({"error": format!("could not start the command: {e}")}),
+                ),
+                None,
+            ),
+            _ => (format!("could not start the command: {e}"), None),
         },
     };
-    ToolOutcome::ran(decision.rule, decision.reason, command, result)
+    let (error, path) = failure;
+    ToolOutcome::failed(
+        decision.rule,
+        decision.reason,
+        command,
+        error,
+        path.as_deref(),
+    )
 }
 
 /// The first program of a pipeline that is not found on the confined command's `PATH`.

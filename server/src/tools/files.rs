@@ -31,29 +31,72 @@ pub(super) fn judge(
     policy: &Policy,
     path: &str,
     access: Access,
-) -> Result<PathDecision, ToolOutcome> {
+) -> Result<PathDecision, Box<ToolOutcome>> {
     if !Path::new(path).is_absolute() {
-        return Err(ToolOutcome::refused(
+        return Err(Box::new(ToolOutcome::refused(
             "path",
             "the path must be absolute",
             path,
-        ));
+        )));
     }
     let decision = policy.check_path(Path::new(path), access);
     if decision.allowed {
         Ok(decision)
+    } else if decision.rule == "paths.read" || decision.rule == "paths.write" {
+        // Outside every root: say which directories would have been allowed.
+        let reason = format!(
+            "{}; {} directories: {}",
+            decision.reason,
+            match access {
+                Access::Read => "readable",
+                Access::Write => "writable",
+            },
+            roots_text(policy, access)
+        );
+        Err(Box::new(ToolOutcome::refused(decision.rule, reason, path)))
     } else {
-        Err(ToolOutcome::refused(decision.rule, decision.reason, path))
+        Err(Box::new(ToolOutcome::refused(
+            decision.rule,
+            decision.reason,
+            path,
+        )))
     }
 }
 
+/// The roots that allow `access` (write roots are readable too), for messages.
+pub(super) fn roots_text(policy: &Policy, access: Access) -> String {
+    let paths = &policy.document().paths;
+    let roots: Vec<&str> = match access {
+        Access::Read => paths
+            .read
+            .iter()
+            .chain(paths.write.iter())
+            .map(String::as_str)
+            .collect(),
+        Access::Write => paths.write.iter().map(String::as_str).collect(),
+    };
+    if roots.is_empty() {
+        "none".into()
+    } else {
+        roots.join(", ")
+    }
+}
+
+/// An allowed call that failed on `path`: the message names the path and the system's error text.
 fn failed(
     rule: String,
     reason: String,
-    target: &str,
+    path: &str,
+    what: &str,
     error: impl std::fmt::Display,
 ) -> ToolOutcome {
-    ToolOutcome::ran(rule, reason, target, json!({"error": error.to_string()}))
+    ToolOutcome::failed(
+        rule,
+        reason,
+        path,
+        format!("{what} `{path}`: {error}"),
+        Some(path),
+    )
 }
 
 /// A refusal at the moment of access (the path changed since the decision,
@@ -65,14 +108,24 @@ fn safe_failure(rule: String, reason: String, target: &str, error: SafeWriteErro
             ToolOutcome::refused("paths.maxWriteBytes", error.to_string(), target)
         }
         SafeWriteError::Symlink(_) => ToolOutcome::refused("symlink", error.to_string(), target),
-        other => failed(rule, reason, target, other),
+        // These name the path they concern already.
+        other => ToolOutcome::failed(rule, reason, target, other.to_string(), Some(target)),
+    }
+}
+
+/// The system's error text without Rust's `(os error N)` suffix.
+pub(super) fn io_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
     }
 }
 
 pub fn read_file(policy: &Policy, args: PathArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let path = Path::new(&args.path);
     let (file, resolved) = match safe_write::open_read(policy, path) {
@@ -85,13 +138,20 @@ pub fn read_file(policy: &Policy, args: PathArgs) -> ToolOutcome {
             decision.rule,
             decision.reason,
             &args.path,
-            "is a directory; use list_directory",
+            "cannot read",
+            "it is a directory; use list_directory",
         );
     }
     let cap = policy.max_read_bytes();
     let mut bytes = Vec::new();
     if let Err(e) = file.take(cap.saturating_add(1)).read_to_end(&mut bytes) {
-        return failed(decision.rule, decision.reason, &args.path, e);
+        return failed(
+            decision.rule,
+            decision.reason,
+            &args.path,
+            "cannot read",
+            io_text(&e),
+        );
     }
     let truncated = bytes.len() as u64 > cap;
     bytes.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
@@ -122,7 +182,7 @@ pub(super) fn text_of(bytes: &[u8], cut: bool) -> Option<String> {
 pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Write) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let path = Path::new(&args.path);
     let limit = policy.max_write_bytes();
@@ -150,11 +210,19 @@ pub fn write_file(policy: &Policy, args: WriteArgs) -> ToolOutcome {
 pub fn list_directory(policy: &Policy, args: PathArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let reader = match std::fs::read_dir(&decision.resolved) {
         Ok(reader) => reader,
-        Err(e) => return failed(decision.rule, decision.reason, &args.path, e),
+        Err(e) => {
+            return failed(
+                decision.rule,
+                decision.reason,
+                &args.path,
+                "cannot list",
+                io_text(&e),
+            );
+        }
     };
     let mut entries: Vec<Value> = Vec::new();
     let mut hidden = 0usize;

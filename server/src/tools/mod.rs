@@ -53,7 +53,7 @@ static REGISTRY: [ToolSpec; 5] = [
                 "type": "object",
                 "properties": {
                     "command": {"type": "string", "description": "The command line, e.g. `git status` or `ls -la /data`."},
-                    "cwd": {"type": "string", "description": "Absolute working directory; defaults to the first allowed root."}
+                    "cwd": {"type": "string", "description": "Leave this out to run in the default working directory (named in the system prompt). Only when the user names another one: an absolute directory under the allowed roots, never `/`."}
                 },
                 "required": ["command"]
             })
@@ -142,11 +142,36 @@ pub enum ToolError {
     BadArguments { tool: String, message: String },
 }
 
-/// The result of a judged call: either the tool ran (`result`) or it was
-/// refused (`reason`). `rule` and `target` are what the audit row records.
+/// How an allowed call went: the tool did its work, or it failed (a missing
+/// file, a program that could not start). A command that ran and exited
+/// non-zero is `ok`: its `exit_code` says the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    Ok,
+    Error,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Error => "error",
+        }
+    }
+}
+
+/// The result of a judged call: either the tool ran (`result`, and whether
+/// it worked in `outcome`) or it was refused (`reason`). `rule` and `target`
+/// are what the audit row records.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolOutcome {
+    /// The policy's decision.
     pub allowed: bool,
+    /// How the allowed call went; `None` when it was refused.
+    pub outcome: Option<RunOutcome>,
+    /// What went wrong (naming the path and the system's error text) when `outcome` is `error`.
+    pub error: Option<String>,
     /// The rule that decided (e.g. `commands.allow[2] (git)`, `paths.deny[0]`, `scope`).
     pub rule: String,
     /// Human-readable reason, shown to the model and the user.
@@ -164,10 +189,50 @@ impl ToolOutcome {
     ) -> Self {
         ToolOutcome {
             allowed: false,
+            outcome: None,
+            error: None,
             rule: rule.into(),
             reason: reason.into(),
             target: target.into(),
             result: None,
+        }
+    }
+
+    /// An allowed call that failed: `result` is `{"error": ..., "path"?: ...}`.
+    pub(crate) fn failed(
+        rule: impl Into<String>,
+        reason: impl Into<String>,
+        target: impl Into<String>,
+        error: impl Into<String>,
+        path: Option<&str>,
+    ) -> Self {
+        let error = error.into();
+        let mut result = json!({"error": error});
+        if let Some(path) = path {
+            result["path"] = json!(path);
+        }
+        ToolOutcome {
+            allowed: true,
+            outcome: Some(RunOutcome::Error),
+            error: Some(error),
+            rule: rule.into(),
+            reason: reason.into(),
+            target: target.into(),
+            result: Some(result),
+        }
+    }
+
+    /// Whether the call was allowed and then failed.
+    pub fn is_error(&self) -> bool {
+        self.outcome == Some(RunOutcome::Error)
+    }
+
+    /// The metric label: `allowed`, `refused` or `error`.
+    pub fn decision_label(&self) -> &'static str {
+        match (self.allowed, self.outcome) {
+            (false, _) => "refused",
+            (true, Some(RunOutcome::Error)) => "error",
+            (true, _) => "allowed",
         }
     }
 
@@ -179,6 +244,8 @@ impl ToolOutcome {
     ) -> Self {
         ToolOutcome {
             allowed: true,
+            outcome: Some(RunOutcome::Ok),
+            error: None,
             rule: rule.into(),
             reason: reason.into(),
             target: target.into(),
@@ -262,11 +329,12 @@ async fn blocking<A: Send + 'static>(
     let policy = policy.clone();
     match tokio::task::spawn_blocking(move || tool(&policy, args)).await {
         Ok(outcome) => Ok(outcome),
-        Err(e) => Ok(ToolOutcome::ran(
+        Err(e) => Ok(ToolOutcome::failed(
             "",
             "the tool failed",
             "",
-            json!({"error": format!("tool task failed: {e}")}),
+            format!("tool task failed: {e}"),
+            None,
         )),
     }
 }

@@ -37,8 +37,22 @@ pub struct SearchArgs {
 pub fn search_files(policy: &Policy, args: SearchArgs) -> ToolOutcome {
     let decision = match judge(policy, &args.path, Access::Read) {
         Ok(decision) => decision,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
+    if let Err(e) = std::fs::read_dir(&decision.resolved) {
+        let error = format!(
+            "cannot search `{}`: {}",
+            args.path,
+            super::files::io_text(&e)
+        );
+        return ToolOutcome::failed(
+            decision.rule,
+            decision.reason,
+            args.path.clone(),
+            error,
+            Some(&args.path),
+        );
+    }
     let pattern = args
         .pattern
         .as_deref()

@@ -146,7 +146,7 @@ async fn dangerous_calls_are_refused_audited_and_explained_to_the_model() {
     assert!(
         denied
             .iter()
-            .all(|r| r["actor"] == "user:admin" && !r["reason"].as_str().unwrap_or("").is_empty())
+            .all(|r| r["actor"] == "admin" && !r["reason"].as_str().unwrap_or("").is_empty())
     );
     let read = server.audit("tool.read_file").await;
     assert!(

@@ -148,7 +148,7 @@ async fn a_tool_needs_its_own_scope_and_api_keys_work() {
     assert!(
         denied
             .iter()
-            .any(|r| r["actor"] == "user:reader" && r["outcome"] == "denied"),
+            .any(|r| r["actor"] == "reader" && r["outcome"] == "denied"),
         "{denied:?}"
     );
 

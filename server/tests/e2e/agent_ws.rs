@@ -59,6 +59,45 @@ async fn send(socket: &mut Socket, body: Value) {
 }
 
 #[tokio::test]
+async fn result_events_tell_the_outcome_apart_from_the_decision() {
+    let stub = LlmStub::start(vec![]).await;
+    let server = AgentServer::start(&stub.url, &[]).await;
+    stub.answer_as("llama3.1:8b-instruct-q8_0");
+    let missing = server.data_root().join("gone").display().to_string();
+    stub.push(Turn::call("list_directory", json!({"path": missing})));
+    stub.push(Turn::call(
+        "list_directory",
+        json!({"path": server.data_root().display().to_string()}),
+    ));
+    stub.push(Turn::text("The first does not exist."));
+
+    let mut socket = connect_with_header(&server, &server.admin).await;
+    send(&mut socket, json!({"message": "list both"})).await;
+    let events = events_of_turn(&mut socket).await;
+    let results: Vec<&Value> = events.iter().filter(|e| e["type"] == "result").collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        (&results[0]["allowed"], &results[0]["outcome"]),
+        (&json!(true), &json!("error"))
+    );
+    let error = results[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&missing) && error.contains("No such file"),
+        "{error}"
+    );
+    assert_eq!(
+        (&results[1]["allowed"], &results[1]["outcome"]),
+        (&json!(true), &json!("ok"))
+    );
+    assert!(results[1].get("error").is_none());
+    let complete = events.last().expect("complete");
+    assert_eq!(complete["type"], "complete");
+    assert_eq!(complete["model_used"], "llama3.1:8b-instruct-q8_0");
+    assert_eq!(complete["model_requested"], "llama3.1:8b");
+    assert_eq!(complete["tool_calls"][0]["outcome"], "error");
+}
+
+#[tokio::test]
 async fn the_stream_delivers_the_events_in_order() {
     let stub = LlmStub::start(vec![]).await;
     let server = AgentServer::start(&stub.url, &[]).await;

@@ -748,7 +748,7 @@ async fn every_route_enforces_its_scope() {
         401
     );
     let forbidden = server.audit(&admin, "action=access.forbidden").await;
-    assert!(forbidden.iter().any(|r| r["actor"] == "user:reader"));
+    assert!(forbidden.iter().any(|r| r["actor"] == "reader"));
 }
 
 #[tokio::test]

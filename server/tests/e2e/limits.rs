@@ -101,7 +101,7 @@ async fn rate_limits_are_exact_per_identity_and_report_headers() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rows = server.audit(&admin, "action=rate_limit").await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["actor"], "user:admin");
+    assert_eq!(rows[0]["actor"], "admin");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod support;
 mod accounts_cli;
 mod agent_chat;
 mod agent_conversations;
+mod agent_model;
 mod agent_storage;
 mod agent_tools;
 mod agent_ws;

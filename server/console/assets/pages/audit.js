@@ -15,7 +15,7 @@ function isoOf(local) {
 export async function render(main) {
   const actor = h('input', {id: 'audit-actor', placeholder: 'alice or key:…'});
   const action = h('input', {id: 'audit-action', placeholder: 'tool.execute_command'});
-  const outcome = h('select', {id: 'audit-outcome'}, ['', 'success', 'failure', 'denied'].map((o) =>
+  const outcome = h('select', {id: 'audit-outcome'}, ['', 'success', 'failure', 'denied', 'error'].map((o) =>
     h('option', {value: o}, o || 'any')));
   const since = h('input', {id: 'audit-since', type: 'datetime-local'});
   const until = h('input', {id: 'audit-until', type: 'datetime-local'});

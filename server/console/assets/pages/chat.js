@@ -72,11 +72,13 @@ function updateCard(card, call) {
     h('header', {},
       h('span', {class: 'tool-name'}, h('span', {class: 'sr-only'}, 'Tool '), h('code', {}, call.tool)),
       decision,
+      call.outcome === 'error' ? h('span', {class: 'badge warn outcome'}, 'failed') : null,
       call.duration_ms !== undefined ? h('span', {class: 'duration muted'}, `${call.duration_ms} ms`) : null),
     h('dl', {class: 'facts'},
       h('dt', {}, 'Arguments'), h('dd', {}, h('pre', {class: 'args'}, pretty(call.arguments || {}))),
       call.rule ? [h('dt', {}, 'Rule'), h('dd', {}, h('code', {class: 'rule'}, call.rule))] : null,
-      call.reason ? [h('dt', {}, 'Reason'), h('dd', {class: 'reason'}, call.reason)] : null),
+      call.reason ? [h('dt', {}, 'Reason'), h('dd', {class: 'reason'}, call.reason)] : null,
+      call.error ? [h('dt', {}, 'Error'), h('dd', {class: 'error'}, call.error)] : null),
     done && call.allowed ? h('div', {class: 'result'}, resultBlocks(call.result)) : null);
 }
 

@@ -72,7 +72,7 @@ impl From<TurnError> for OpenAiError {
 fn agent_error(error: &AgentError) -> OpenAiError {
     let message = error.to_string();
     match error {
-        AgentError::Llm(LlmError::Timeout(_)) => {
+        AgentError::Llm(LlmError::Timeout(_)) | AgentError::TurnTimeout(_) => {
             OpenAiError::new(StatusCode::GATEWAY_TIMEOUT, message)
         }
         AgentError::Llm(_) | AgentError::MalformedToolCall(_) => {
@@ -146,7 +146,14 @@ fn completion_of(result: CompletionResult, id: String, created: i64) -> Completi
         content,
         tool_calls,
         finish_reason,
-        usage: Usage::default(),
+        usage: result
+            .usage
+            .map(|u| Usage {
+                prompt_tokens: u.input,
+                completion_tokens: u.output,
+                total_tokens: u.input + u.output,
+            })
+            .unwrap_or_default(),
         x_tool_calls: result
             .tool_calls
             .map(|calls| calls.iter().map(XToolCall::from).collect()),
@@ -166,7 +173,7 @@ fn completion_of(result: CompletionResult, id: String, created: i64) -> Completi
         (status = 422, description = "a field that does not fit; `error.param` names it"),
         (status = 429, description = "the chat budget (shared with `/api/chat`) is spent; `Retry-After`"),
         (status = 502, description = "model server unreachable, failing, or making malformed tool calls"),
-        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT"),
+        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT, or the turn ran past AI_TURN_TIMEOUT"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn chat_completions(

@@ -158,8 +158,10 @@ impl EventSink for ChunkSink {
         } else if let AgentEvent::Result {
             tool,
             allowed,
+            outcome,
             rule,
             result,
+            error,
             reason,
             duration_ms,
         } = event
@@ -168,8 +170,10 @@ impl EventSink for ChunkSink {
                 tool,
                 arguments: std::mem::take(&mut self.arguments),
                 allowed,
+                outcome,
                 rule,
                 result,
+                error,
                 reason,
                 duration_ms,
             };
@@ -215,8 +219,10 @@ mod tests {
             tool: "read_file".into(),
             arguments: json!({"path": "/etc/shadow"}),
             allowed: false,
+            outcome: None,
             rule: Some("paths.deny[0]".into()),
             result: None,
+            error: None,
             reason: Some("denied".into()),
             duration_ms: 4,
         }));
@@ -274,8 +280,10 @@ mod tests {
         sink.emit(AgentEvent::Result {
             tool: "read_file".into(),
             allowed: true,
+            outcome: Some(crate::tools::RunOutcome::Ok),
             rule: Some("paths.read[0]".into()),
             result: Some(json!({"content": "x"})),
+            error: None,
             reason: None,
             duration_ms: 1,
         })

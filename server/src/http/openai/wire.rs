@@ -367,11 +367,18 @@ pub struct Usage {
 pub struct XToolCall {
     pub tool: String,
     pub arguments: Value,
+    /// The policy's decision.
     pub allowed: bool,
+    /// How an allowed call went (`ok` or `error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::tools::RunOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// What went wrong when `outcome` is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// How long judging and running the call took.
@@ -384,8 +391,10 @@ impl From<&ToolCallRecord> for XToolCall {
             tool: record.tool.clone(),
             arguments: record.arguments.clone(),
             allowed: record.allowed,
+            outcome: record.outcome,
             rule: record.rule.clone(),
             result: record.result.clone(),
+            error: record.error.clone(),
             reason: record.reason.clone(),
             duration_ms: record.duration_ms,
         }
@@ -667,8 +676,10 @@ mod tests {
                 tool: "read_file".into(),
                 arguments: json!({"path": "/etc/shadow"}),
                 allowed: false,
+                outcome: None,
                 rule: Some("paths.deny[0]".into()),
                 result: None,
+                error: None,
                 reason: Some("denied".into()),
                 duration_ms: 2,
             }]),

@@ -164,7 +164,7 @@ pub async fn create_key(
         .record(
             AuditEvent::new("apikey.create", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(format!("key {} ({})", row.id, row.name))
                 .reason(format!("scopes {}", scopes.to_db())),
         )
@@ -217,7 +217,7 @@ pub async fn revoke_key(
         .record(
             AuditEvent::new("apikey.revoke", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(format!("key {} ({}) of {}", key.id, key.name, key.owner)),
         )
         .await;

@@ -12,17 +12,18 @@ use crate::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::scopes::Scope;
 use crate::state::AppState;
+use crate::store::audit::Outcome;
 use crate::store::db::{AuditFilter, AuditRow};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// The acting user or key (`alice`, `key:<id>`).
+    /// The acting user or key (`alice`, `key:<id>`, `system`), matched exactly.
     pub actor: Option<String>,
     /// Same as `actor`.
     pub user: Option<String>,
     pub action: Option<String>,
-    /// `success`, `failure` or `denied`.
+    /// `success`, `failure`, `denied` or `error`.
     pub outcome: Option<String>,
     /// RFC 3339 time or unix milliseconds.
     pub since: Option<String>,
@@ -75,10 +76,10 @@ pub async fn list(
         return Err(ApiError::BadRequest("offset must not be negative".into()));
     }
     if let Some(o) = &q.outcome
-        && !["success", "failure", "denied"].contains(&o.as_str())
+        && !Outcome::NAMES.contains(&o.as_str())
     {
         return Err(ApiError::BadRequest(
-            "outcome must be success, failure or denied".into(),
+            "outcome must be success, failure, denied or error".into(),
         ));
     }
     let filter = AuditFilter {

@@ -36,7 +36,9 @@ impl From<TurnError> for ApiError {
 fn agent_error(error: &AgentError) -> ApiError {
     let detail = error.to_string();
     match error {
-        AgentError::Llm(LlmError::Timeout(_)) => ApiError::GatewayTimeout(detail),
+        AgentError::Llm(LlmError::Timeout(_)) | AgentError::TurnTimeout(_) => {
+            ApiError::GatewayTimeout(detail)
+        }
         AgentError::Llm(_) | AgentError::MalformedToolCall(_) => ApiError::BadGateway(detail),
         // Nobody is listening any more; the status is for the logs.
         AgentError::Cancelled => ApiError::ClientClosed(detail),
@@ -46,11 +48,11 @@ fn agent_error(error: &AgentError) -> ApiError {
 #[utoipa::path(post, path = "/api/chat", tag = "agent",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "`{response, conversation_id, model_used, tool_calls, iterations}`"),
+        (status = 200, description = "`{response, conversation_id, model_used, model_requested, tool_calls, iterations, usage?}`"),
         (status = 404, description = "conversation not found"),
         (status = 422, description = "invalid body"),
         (status = 502, description = "model server unreachable, failing, or making malformed tool calls"),
-        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT"),
+        (status = 504, description = "model server did not answer within AI_LLM_TIMEOUT, or the turn ran past AI_TURN_TIMEOUT"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(super) async fn chat(
@@ -81,6 +83,14 @@ mod tests {
         );
         assert_eq!(
             agent_error(&AgentError::MalformedToolCall("x".into())).status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            agent_error(&AgentError::TurnTimeout(300)).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            agent_error(&AgentError::Llm(LlmError::WrongProtocol("x".into()))).status(),
             StatusCode::BAD_GATEWAY
         );
     }

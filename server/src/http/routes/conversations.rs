@@ -116,7 +116,7 @@ pub(super) async fn rename_conversation(
         .record(
             AuditEvent::new("conversation.rename", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(conversation.id.clone()),
         )
         .await;
@@ -143,7 +143,7 @@ pub(super) async fn delete_conversation(
         .record(
             AuditEvent::new("conversation.delete", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(conversation.id.clone()),
         )
         .await;

@@ -102,7 +102,7 @@ pub async fn change_password(
     let audit = |outcome: Outcome, reason: &str| {
         AuditEvent::new("user.password_change", outcome)
             .context(&ctx)
-            .actor(principal.identity())
+            .actor(principal.actor())
             .target(&username)
             .reason(reason)
     };

@@ -120,7 +120,7 @@ pub async fn check(
         .record(
             AuditEvent::new("policy.check", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(target)
                 .reason(format!(
                     "dry run: {verdict} by {} (generation {})",

@@ -45,7 +45,7 @@ pub(super) async fn list_tools() -> Json<Value> {
     params(("name" = String, Path, description = "the tool")),
     request_body(content = Object, description = "the tool's arguments", content_type = "application/json"),
     responses(
-        (status = 200, description = "`{allowed: true, result}`"),
+        (status = 200, description = "`{allowed: true, outcome: \"ok\", result}`, or `{allowed: true, outcome: \"error\", error, result: {error, path?}}` when the allowed call failed"),
         (status = 403, description = "refused by the policy (`{detail, allowed: false, reason, rule}`) or missing the tool's scope"),
         (status = 404, description = "unknown tool"),
         (status = 422, description = "arguments that do not fit the tool"),
@@ -71,12 +71,20 @@ pub(super) async fn call_tool(
     let runner = AuditedTools {
         state: &state,
         granted: granted(&principal),
-        actor: principal.identity(),
+        actor: principal.actor(),
         ctx: &ctx,
     };
     match runner.run(spec.name, &arguments).await {
         Ok(outcome) if outcome.allowed => {
-            Ok(Json(json!({"allowed": true, "result": outcome.result})))
+            let mut body = json!({
+                "allowed": true,
+                "outcome": outcome.outcome.unwrap_or(tools::RunOutcome::Ok),
+                "result": outcome.result,
+            });
+            if let Some(error) = &outcome.error {
+                body["error"] = json!(error);
+            }
+            Ok(Json(body))
         }
         Ok(outcome) => {
             let detail = if outcome.rule == tools::SCOPE_RULE {

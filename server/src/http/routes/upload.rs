@@ -242,7 +242,7 @@ pub async fn upload(
         .record(
             AuditEvent::new("upload", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(row.id.clone())
                 .reason(format!("{} ({} bytes)", row.filename, row.size)),
         )

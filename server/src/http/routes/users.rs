@@ -112,7 +112,7 @@ pub async fn create_user(
         .record(
             AuditEvent::new("user.create", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(&user.username)
                 .reason(format!("scopes {}", scopes.to_db())),
         )
@@ -206,7 +206,7 @@ pub async fn update_user(
         .record(
             AuditEvent::new("user.update", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(&username)
                 .reason(changes.join(", ")),
         )
@@ -274,7 +274,7 @@ pub async fn delete_user(
         .record(
             AuditEvent::new("user.delete", Outcome::Success)
                 .context(&ctx)
-                .actor(principal.identity())
+                .actor(principal.actor())
                 .target(&username)
                 .reason(fate),
         )

@@ -117,6 +117,7 @@ async fn serve_socket(
                     response: turn.response,
                     conversation_id: turn.conversation_id,
                     model_used: turn.model_used,
+                    model_requested: turn.model_requested,
                     tool_calls: turn.tool_calls,
                     iterations: turn.iterations,
                 };
