@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 use crate::support::llm_stub::{LlmStub, Turn};
-use crate::support::{ServerBuilder, backends, v3};
+use crate::support::{self, ServerBuilder, backends, v3};
 
 fn listing(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -234,33 +234,11 @@ fn urlencode(text: &str) -> String {
 }
 
 fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::cli_with(args, stdin, &[], Some(dir))
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::describe(out)
 }
 
 /// Row counts of every table the import writes, and the upload files.

@@ -41,6 +41,48 @@ pub fn cli(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs the binary with `args` and `stdin` piped in, with only `PATH` and
+/// `env` set, in `dir` when given (otherwise the test's own directory).
+pub fn cli_with(
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+    dir: Option<&std::path::Path>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ai-orchestrator"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A finished command for an assertion message: its exit code and both streams.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
